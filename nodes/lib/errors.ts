@@ -40,11 +40,17 @@ export class Sam2DecodeError extends Error {
   }
 }
 
-/** The connection failed, stalled or ran past its deadline; `cause` holds the low-level error. */
+/**
+ * The connection failed, stalled or ran past its deadline; `cause` holds the low-level error.
+ * `retryable` is true for failures to connect or a dropped connection, where trying again
+ * is likely to work; a timeout is not retried, because the next try would wait as long.
+ */
 export class Sam2NetworkError extends Error {
   readonly code = 'SAM2_NETWORK';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly retryable: boolean;
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, { cause: options.cause });
     this.name = 'Sam2NetworkError';
+    this.retryable = options.retryable ?? false;
   }
 }

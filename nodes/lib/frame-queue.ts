@@ -1,0 +1,87 @@
+/**
+ * What a node does with frames that arrive while it is busy. Cameras send frames faster than
+ * any SAM2 endpoint answers, so waiting work must be bounded and every frame accounted for:
+ * each one is either run or handed to `onDrop` with the reason.
+ *
+ * - `latest`: one frame waits at most; a newer one replaces it (the camera default).
+ * - `queue`: first in, first out, up to `limit` waiting; past that the new frame is refused.
+ * - `drop-new`: while every slot is busy, new frames are dropped.
+ */
+export type QueuePolicy = 'latest' | 'queue' | 'drop-new';
+export const QUEUE_POLICIES: readonly QueuePolicy[] = ['latest', 'queue', 'drop-new'];
+
+export type DropReason = 'replaced' | 'busy' | 'full' | 'closed';
+
+export interface FrameQueueOptions<T> {
+  policy: QueuePolicy;
+  /** Frames that may wait with `queue`. */
+  limit: number;
+  /** Frames worked on at once. */
+  concurrency: number;
+  work: (item: T) => Promise<void>;
+  onDrop: (item: T, reason: DropReason) => void;
+  /** Called whenever the counts change, e.g. to refresh a status. */
+  onChange?: () => void;
+}
+
+export class FrameQueue<T> {
+  private readonly waiting: T[] = [];
+  private running = 0;
+  private closed = false;
+  private readonly settled = new Set<Promise<void>>();
+
+  constructor(private readonly options: FrameQueueOptions<T>) {
+    if (!QUEUE_POLICIES.includes(options.policy)) throw new RangeError(`queue policy must be one of ${QUEUE_POLICIES.join(', ')}, got ${options.policy}`);
+  }
+
+  get active(): number {
+    return this.running;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  push(item: T): void {
+    if (this.closed) return this.options.onDrop(item, 'closed');
+    if (this.running < this.options.concurrency) return this.start(item);
+    switch (this.options.policy) {
+      case 'drop-new':
+        return this.options.onDrop(item, 'busy');
+      case 'latest': {
+        const older = this.waiting.splice(0);
+        this.waiting.push(item);
+        older.forEach((old) => this.options.onDrop(old, 'replaced'));
+        break;
+      }
+      case 'queue':
+        if (this.waiting.length >= this.options.limit) return this.options.onDrop(item, 'full');
+        this.waiting.push(item);
+        break;
+    }
+    this.options.onChange?.();
+  }
+
+  /** Drops every waiting frame and resolves when the running ones have finished. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.waiting.splice(0).forEach((item) => this.options.onDrop(item, 'closed'));
+    await Promise.allSettled([...this.settled]);
+  }
+
+  private start(item: T): void {
+    this.running++;
+    this.options.onChange?.();
+    const run = this.options
+      .work(item)
+      .catch(() => undefined) // `work` reports its own failures; the queue only keeps count.
+      .finally(() => {
+        this.settled.delete(run);
+        this.running--;
+        const next = this.waiting.shift();
+        if (next !== undefined && !this.closed) this.start(next);
+        else this.options.onChange?.();
+      });
+    this.settled.add(run);
+  }
+}

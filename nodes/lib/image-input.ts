@@ -1,0 +1,142 @@
+/**
+ * Turns whatever a flow hands us into an image the API can read, and refuses bad input
+ * before it costs a request: messages arrive from cameras, files, MQTT and websockets, so the
+ * same JPEG can be a Buffer, base64 text, a data URL or a Buffer flattened by JSON.
+ */
+import sharp from 'sharp';
+import { Sam2InputError } from './errors';
+import { MODEL_INPUT_SIZE } from './types';
+
+/** Default cap on decoded pixels: a small file that declares 30000x30000 must not be decoded. */
+export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
+
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+const DATA_URL = /^data:([^;,]*)(;[^,]*)?,/;
+
+const HOW_TO_SEND = 'Send an image as a Buffer, a base64 string or a data: URL';
+
+/** The bytes of an image from any of the forms flows carry. `field` names where it came from, for errors. */
+export function imageBytes(value: unknown, field: string): Buffer {
+  let bytes: Buffer;
+  if (value === undefined || value === null) {
+    throw new Sam2InputError(field, 'is missing', `${HOW_TO_SEND} in ${field}, or set the node's Image property to where your image is`);
+  } else if (Buffer.isBuffer(value)) {
+    bytes = value;
+  } else if (value instanceof Uint8Array) {
+    bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  } else if (typeof value === 'string') {
+    bytes = bytesFromText(value, field);
+  } else if (isJsonBuffer(value)) {
+    bytes = Buffer.from(value.data);
+  } else {
+    throw new Sam2InputError(field, `is ${describe(value)}, not an image`, HOW_TO_SEND);
+  }
+  if (bytes.length === 0) throw new Sam2InputError(field, 'is empty (0 bytes)', `Check the node before this one; ${HOW_TO_SEND}`);
+  return bytes;
+}
+
+function bytesFromText(text: string, field: string): Buffer {
+  const dataUrl = DATA_URL.exec(text);
+  if (dataUrl) {
+    if (!/;base64$/i.test(dataUrl[2] ?? '')) {
+      throw new Sam2InputError(field, 'is a data: URL that is not base64-encoded', 'Use a data:image/...;base64, URL');
+    }
+    text = text.slice(dataUrl[0].length);
+  }
+  const compact = text.replace(/\s+/g, '');
+  if (!BASE64.test(compact) || compact.length % 4 === 1) {
+    throw new Sam2InputError(field, 'is a string that is neither base64 nor a data: URL', HOW_TO_SEND);
+  }
+  return Buffer.from(compact, compact.includes('-') || compact.includes('_') ? 'base64url' : 'base64');
+}
+
+/** `JSON.stringify(buffer)` gives `{ type: 'Buffer', data: [...] }`: what MQTT, websockets and context storage hand back. */
+function isJsonBuffer(value: unknown): value is { type: 'Buffer'; data: number[] } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { type?: unknown }).type === 'Buffer' &&
+    Array.isArray((value as { data?: unknown }).data)
+  );
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+export interface PreparedImage {
+  /** What goes up: JPEG or PNG bytes. */
+  upload: Buffer;
+  contentType: 'image/jpeg' | 'image/png';
+  /** The image as users see it (EXIF orientation applied). Masks come back at this size. */
+  width: number;
+  height: number;
+  /** The uploaded pixel grid: the same as width x height unless efficient mode shrank it. */
+  uploadWidth: number;
+  uploadHeight: number;
+}
+
+export interface PrepareOptions {
+  maxInputPixels?: number;
+  /** Upload images above 1024x1024 pixels resized to exactly 1024x1024, as SAM2 would resize them anyway. */
+  efficient?: boolean;
+  /** Where the bytes came from, for errors. */
+  field?: string;
+}
+
+/**
+ * Reads the image's header and decodes it once (cheaply, shrunk on load) so a truncated or
+ * corrupt frame is caught here and not by a GPU server after the upload.
+ */
+export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}): Promise<PreparedImage> {
+  const field = options.field ?? 'image';
+  const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch {
+    throw new Sam2InputError(field, `is ${bytes.length} bytes that are not an image (no known image header)`, 'Send JPEG, PNG, WebP, GIF, TIFF or AVIF bytes');
+  }
+  const { width: storedWidth, height: storedHeight, format } = meta;
+  if (!storedWidth || !storedHeight) throw new Sam2InputError(field, `is a ${format ?? 'file'} with no pixel size`, 'Send a still image with a width and height');
+  if (storedWidth * storedHeight > maxPixels) {
+    throw new Sam2InputError(
+      field,
+      `declares ${storedWidth}x${storedHeight} = ${storedWidth * storedHeight} pixels, over the limit of ${maxPixels}`,
+      'Send a smaller image, or raise "Max input pixels" on the sam2-endpoint node if this size is expected',
+    );
+  }
+  try {
+    await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels }).resize(16, 16, { fit: 'fill' }).raw().toBuffer();
+  } catch (err) {
+    throw new Sam2InputError(field, `is a damaged ${format} image (${(err as Error).message.split('\n')[0]})`, 'Check the source of this frame; a camera or transfer may have cut it short');
+  }
+
+  const orientation = meta.orientation ?? 1;
+  const width = orientation >= 5 ? storedHeight : storedWidth;
+  const height = orientation >= 5 ? storedWidth : storedHeight;
+  const contentType = format === 'jpeg' ? 'image/jpeg' : 'image/png';
+  const upright = () => sharp(bytes, { limitInputPixels: maxPixels }).rotate();
+
+  if (options.efficient !== false && width * height > MODEL_INPUT_SIZE * MODEL_INPUT_SIZE) {
+    // SAM2 squashes every image to 1024x1024 before it looks at it; doing that here sends
+    // a fraction of the pixels and lets us rebuild full-size masks from the logits.
+    const upload = await encodeLike(format, upright().resize(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, { fit: 'fill', kernel: sharp.kernel.linear }));
+    return { upload, contentType, width, height, uploadWidth: MODEL_INPUT_SIZE, uploadHeight: MODEL_INPUT_SIZE };
+  }
+  const untouched = orientation === 1 && (format === 'jpeg' || format === 'png');
+  const upload = untouched ? bytes : await encodeLike(format, upright());
+  return { upload, contentType, width, height, uploadWidth: width, uploadHeight: height };
+}
+
+/** The image as users see it: turned upright when its EXIF orientation says so, else the bytes as they are. */
+export async function uprightImage(bytes: Buffer): Promise<Buffer> {
+  const { orientation, format } = await sharp(bytes).metadata();
+  return (orientation ?? 1) > 1 ? encodeLike(format, sharp(bytes).rotate()) : bytes;
+}
+
+/** JPEG stays JPEG; everything else goes up as PNG, which the gateway reads and loses nothing. */
+function encodeLike(format: string | undefined, pipeline: sharp.Sharp): Promise<Buffer> {
+  return (format === 'jpeg' ? pipeline.jpeg({ quality: 92 }) : pipeline.png({ compressionLevel: 1 })).toBuffer();
+}
