@@ -1,0 +1,359 @@
+/**
+ * A local server that speaks the Livepeer AI runner's `segment-anything-2` API (shared
+ * API.md) for tests, the demo, benchmarks and offline flow building. It is not SAM2: its
+ * masks come from the classical segmenter in segmenter.ts. Everything around them follows
+ * the runner: the order of its checks, its status codes and bodies, Python's number text,
+ * 256x256 logits and masks resized from them. It can also misbehave on demand (faults.ts).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { LOW_RES_SIZE } from '../lib/types';
+import { answerChunks } from './answer';
+import {
+  FLAVOURS,
+  HttpFailure,
+  OOM_ERROR,
+  PIPELINE_ERROR,
+  defaultFailure,
+  errorBody,
+  parseBodyFailure,
+  runnerFailure,
+  type Flavour,
+} from './error-bodies';
+import { closed, deliver, FaultSpecError, garbageBytes, mergeFaults, oversizeChunks, parseFaults, type Faults } from './faults';
+import { gridPrompts, loadPromptJson, readForm, toNdArray, validateForm, type NdArray, type ReceivedForm } from './request-form';
+import { imageFeatures, imageInfo, segment } from './segmenter';
+
+export interface LocalServerOptions {
+  /** Default 0: any free port. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** When set, requests must carry `Authorization: Bearer <token>`. */
+  token?: string;
+  /** The model the pipeline is configured with; default 'facebook/sam2-hiera-large'. */
+  modelId?: string;
+  /** Which error body shapes to speak (shared API.md); default 'runner'. */
+  flavour?: Flavour;
+  /** A fault spec applied to every request (see faults.ts). */
+  faults?: string;
+  /** Images above this many pixels get the runner's out-of-memory answer; default 50e6. */
+  maxPixels?: number;
+}
+
+/** What the server received, for tests that check every field arrives as sent. */
+export interface ReceivedRequest {
+  path: string;
+  /** Whether an Authorization header came; the token itself is never kept. */
+  authorization: boolean;
+  /** Text fields exactly as received. */
+  fields: Record<string, string>;
+  image?: { filename?: string; contentType?: string; bytes: number; format?: string; width?: number; height?: number };
+  /** The status answered; 0 while none has been (or, with `hang`, ever will be). */
+  status: number;
+}
+
+export interface LocalServer {
+  /** Base URL, e.g. http://127.0.0.1:41234; the route is `${url}/segment-anything-2`. */
+  url: string;
+  port: number;
+  /** Segment requests received, most recent last, the last 100. */
+  requests: ReceivedRequest[];
+  /** The next segment requests get these fault specs, one each, in order. */
+  injectFaults(...specs: string[]): void;
+  /** Stops listening and destroys every open connection. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MODEL_ID = 'facebook/sam2-hiera-large';
+const DEFAULT_MAX_PIXELS = 50e6;
+const MAX_RECORDED = 100;
+/** Bodies beyond this are refused as unparseable rather than held in memory. */
+const MAX_BODY_BYTES = 512 * 1024 * 1024;
+const SEGMENT_ROUTE = /\/segment-anything-2\/?$/;
+
+interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  chunks: Iterable<Buffer>;
+  /** Known up front for error bodies; streamed answers have none. */
+  length?: number;
+}
+
+function jsonReply(status: number, body: string, headers: Record<string, string> = {}): Reply {
+  const bytes = Buffer.from(body);
+  return { status, headers: { 'content-type': 'application/json', ...headers }, chunks: [bytes], length: bytes.length };
+}
+
+function failureReply(failure: HttpFailure, flavour: Flavour): Reply {
+  return jsonReply(failure.status, errorBody(failure, flavour), failure.headers);
+}
+
+/** The whole body, or undefined when it is too large to hold (then it is drained unread). */
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of req) {
+    size += (part as Buffer).length;
+    if (size <= MAX_BODY_BYTES) parts.push(part as Buffer);
+    else parts.length = 0;
+  }
+  return size <= MAX_BODY_BYTES ? Buffer.concat(parts) : undefined;
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
+  const host = options.host ?? '127.0.0.1';
+  const modelId = options.modelId ?? DEFAULT_MODEL_ID;
+  const flavour = options.flavour ?? 'runner';
+  if (!FLAVOURS.includes(flavour)) throw new Error(`flavour must be one of ${FLAVOURS.join(', ')}, not ${JSON.stringify(flavour)}`);
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const token = options.token ? Buffer.from(options.token) : undefined;
+  const everyRequest = options.faults ? parseFaults(options.faults) : undefined;
+  const queued: Faults[] = [];
+  const requests: ReceivedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const shutdown = new AbortController();
+
+  /** The bearer check of the runner and of FastAPI's HTTPBearer: scheme case-insensitive, token exact. */
+  const authorized = (req: IncomingMessage): boolean => {
+    if (!token) return true;
+    const header = req.headers.authorization ?? '';
+    const space = header.indexOf(' ');
+    if (space < 0 || header.slice(0, space).toLowerCase() !== 'bearer') return false;
+    const given = Buffer.from(header.slice(space + 1));
+    return given.length === token.length && timingSafeEqual(given, token);
+  };
+  const unauthorized = (): HttpFailure => runnerFailure(401, 'Invalid bearer token.', { 'www-authenticate': 'Bearer' });
+
+  const record = (entry: ReceivedRequest): void => {
+    requests.push(entry);
+    if (requests.length > MAX_RECORDED) requests.splice(0, requests.length - MAX_RECORDED);
+  };
+
+  /** The runner's route, check by check in its order. */
+  const segmentReply = async (req: IncomingMessage, form: ReceivedForm): Promise<Reply> => {
+    const params = validateForm(form);
+    if (!authorized(req)) throw unauthorized();
+    // The runner compares only a non-empty model_id ("" is the field's default), so an empty
+    // or missing one is served by whatever model is loaded; only a gateway, which routes by
+    // model id, would fail further on. We answer as the runner does.
+    if (params.modelId !== '' && params.modelId !== modelId) {
+      throw runnerFailure(400, `pipeline configured with ${modelId} but called with ${params.modelId}.`);
+    }
+    const arrays: Record<string, NdArray | undefined> = {};
+    for (const [name, text] of [
+      ['point_coords', params.pointCoords],
+      ['point_labels', params.pointLabels],
+      ['box', params.box],
+      ['mask_input', params.maskInput],
+    ] as const) {
+      const json = loadPromptJson(name, text);
+      arrays[name] = json === undefined ? undefined : toNdArray(json);
+    }
+    const info = await imageInfo(params.image.bytes);
+    if (!info) throw runnerFailure(500, PIPELINE_ERROR);
+    if (info.width * info.height > maxPixels) throw runnerFailure(500, OOM_ERROR);
+    const prompts = gridPrompts(
+      { pointCoords: arrays.point_coords, pointLabels: arrays.point_labels, box: arrays.box, maskInput: arrays.mask_input },
+      params.normalizeCoords,
+      info.width,
+      info.height,
+      LOW_RES_SIZE,
+    );
+    let features;
+    try {
+      features = await imageFeatures(params.image.bytes);
+    } catch {
+      throw runnerFailure(500, PIPELINE_ERROR);
+    }
+    const masks = segment(features, prompts, params.multimask);
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      chunks: answerChunks(masks, info.width, info.height, params.returnLogits),
+    };
+  };
+
+  /** The answer a fault asks for instead of the real one, if it asks for one. */
+  const faultReply = (faults: Faults): Reply | undefined => {
+    const status = faults.status ?? 200;
+    const body = faults.body;
+    if (!body && status === 200) return undefined;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (!body) {
+      if (flavour === 'studio' && status === 429) headers['retry-after'] = '1';
+      const reply = failureReply(defaultFailure(status, flavour), flavour);
+      return { ...reply, headers: { ...reply.headers, ...headers } };
+    }
+    if (body.kind === 'text') return jsonReply(status, body.text, headers);
+    if (body.kind === 'garbage') {
+      const bytes = garbageBytes();
+      return { status, headers, chunks: [bytes], length: bytes.length };
+    }
+    return { status, headers, chunks: oversizeChunks(body.bytes) };
+  };
+
+  const send = async (res: ServerResponse, reply: Reply, faults: Faults): Promise<void> => {
+    const headers = { ...reply.headers };
+    if (faults.retryAfter) headers['retry-after'] = faults.retryAfter;
+    // A cut body must not promise a length, or the client would wait for the rest.
+    const cut = faults.end?.kind === 'reset' || faults.end?.kind === 'truncate';
+    if (reply.length !== undefined && !cut) headers['content-length'] = String(reply.length);
+    res.writeHead(reply.status, headers);
+    if (faults.end?.kind === 'stall') {
+      res.flushHeaders();
+      await closed(res, shutdown.signal);
+      return;
+    }
+    await deliver(res, reply.chunks, faults, reply.length, shutdown.signal);
+  };
+
+  const handleSegment = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    // Queued faults belong to requests in their order of arrival, so take one before any await.
+    const fromQueue = queued.shift();
+    const body = await readBody(req);
+    let faults: Faults;
+    try {
+      const header = req.headers['x-sam2-fault'];
+      faults = mergeFaults(everyRequest, fromQueue, header ? parseFaults(Array.isArray(header) ? header.join(';') : header) : undefined);
+    } catch (err) {
+      if (!(err instanceof FaultSpecError)) throw err;
+      record({ path, authorization: req.headers.authorization !== undefined, fields: {}, status: 400 });
+      await send(res, failureReply(runnerFailure(400, `x-sam2-fault: ${err.message}`), flavour), {});
+      return;
+    }
+
+    let form: ReceivedForm = { text: {}, files: {} };
+    let parseFailure: HttpFailure | undefined;
+    try {
+      if (!body) throw parseBodyFailure();
+      form = await readForm(body, req.headers['content-type']);
+    } catch (err) {
+      if (!(err instanceof HttpFailure)) throw err;
+      parseFailure = err;
+    }
+    const entry: ReceivedRequest = { path, authorization: req.headers.authorization !== undefined, fields: { ...form.text }, status: 0 };
+    const image = form.files.image;
+    if (image) {
+      const info = await imageInfo(image.bytes);
+      entry.image = { filename: image.filename, contentType: image.contentType, bytes: image.bytes.length, ...info };
+    }
+    record(entry);
+
+    if (faults.latencyMs) {
+      try {
+        await delay(faults.latencyMs, undefined, { signal: shutdown.signal });
+      } catch {
+        return;
+      }
+    }
+    if (faults.end?.kind === 'hang') {
+      await closed(res, shutdown.signal);
+      return;
+    }
+    let reply = faultReply(faults);
+    if (!reply) {
+      try {
+        if (parseFailure) throw parseFailure;
+        reply = await segmentReply(req, form);
+      } catch (err) {
+        if (!(err instanceof HttpFailure)) throw err;
+        reply = failureReply(err, flavour);
+      }
+    }
+    entry.status = reply.status;
+    await send(res, reply, faults);
+  };
+
+  const handleDebug = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
+    if (path === '/debug/requests' && req.method === 'GET') {
+      await send(res, authorized(req) ? jsonReply(200, JSON.stringify(requests)) : failureReply(unauthorized(), flavour), {});
+      return true;
+    }
+    if (path === '/debug/faults' && req.method === 'POST') {
+      const body = (await readBody(req))?.toString() ?? '';
+      let reply: Reply;
+      if (!authorized(req)) reply = failureReply(unauthorized(), flavour);
+      else {
+        try {
+          const specs = (JSON.parse(body) as { faults?: unknown }).faults;
+          if (!Array.isArray(specs) || !specs.every((s) => typeof s === 'string')) {
+            throw new FaultSpecError('send {"faults": ["status=503", ...]}');
+          }
+          server.injectFaults(...specs);
+          reply = jsonReply(200, JSON.stringify({ queued: queued.length }));
+        } catch (err) {
+          reply = failureReply(runnerFailure(400, `/debug/faults: ${err instanceof Error ? err.message : String(err)}`), flavour);
+        }
+      }
+      await send(res, reply, {});
+      return true;
+    }
+    return false;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? '/', 'http://local').pathname;
+    if (SEGMENT_ROUTE.test(path)) {
+      if (req.method === 'POST') return handleSegment(req, res, path);
+      return send(res, jsonReply(405, JSON.stringify({ detail: 'Method Not Allowed' }), { allow: 'POST' }), {});
+    }
+    if (path === '/health' && req.method === 'GET') return send(res, jsonReply(200, JSON.stringify({ status: 'OK' })), {});
+    if (path.startsWith('/debug/') && (await handleDebug(req, res, path))) return;
+    req.resume();
+    return send(res, jsonReply(404, JSON.stringify({ detail: 'Not Found' })), {});
+  };
+
+  const http = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (shutdown.signal.aborted) return;
+      console.error('sam2 local server:', err);
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end(errorBody(runnerFailure(500, PIPELINE_ERROR), flavour));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  http.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 0, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const address = http.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
+
+  const server: LocalServer = {
+    url: `http://${hostForUrl(host)}:${port}`,
+    port,
+    requests,
+    injectFaults(...specs: string[]): void {
+      // All or nothing: a bad spec must not leave half the list queued.
+      const parsed = specs.map((spec) => parseFaults(spec));
+      queued.push(...parsed);
+    },
+    close(): Promise<void> {
+      shutdown.abort();
+      return new Promise((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+      });
+    },
+  };
+  return server;
+}
