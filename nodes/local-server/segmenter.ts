@@ -42,6 +42,8 @@ const OUTSIDE_BOX_LOGIT = -20;
 const MASK_INPUT_WEIGHT = 0.3;
 /** Cells (in the 256 grid) around a background point that an earlier mask does not seed. */
 const CUT_RADIUS = 6;
+/** Cells an earlier mask is shrunk by before it seeds: rough masks spill over their edges. */
+const MASK_EROSION = 3;
 
 export interface ImageInfo {
   format?: string;
@@ -378,20 +380,35 @@ function seedsFromBox(f: Features, r: { x0: number; y0: number; x1: number; y1: 
 }
 
 /**
- * An earlier mask's inside seeds the foreground, so the new result grows from it and snaps
- * to the colour edges around it. Cells near a background point are left unseeded, so that
- * point can cut its part away from the earlier mask.
+ * An earlier mask's core seeds the foreground, so the new result grows from it and snaps to
+ * the colour edges around it. Only the core: a rough mask that spills a little over its
+ * object would otherwise seed the background too. Cells near a background point are left
+ * unseeded, so that point can cut its part away from the earlier mask.
  */
 function seedsFromMask(mask: Float32Array, points: GridPrompts['points'], allowed: Uint8Array | undefined, fg: Uint8Array): void {
   const cuts = points.filter((p) => p.label === 0 && Number.isFinite(p.x) && Number.isFinite(p.y));
+  const core = (x: number, y: number): boolean => {
+    for (let dy = -MASK_EROSION; dy <= MASK_EROSION; dy++) {
+      for (let dx = -MASK_EROSION; dx <= MASK_EROSION; dx++) {
+        const qx = Math.min(N - 1, Math.max(0, x + dx));
+        const qy = Math.min(N - 1, Math.max(0, y + dy));
+        if (!(mask[qy * N + qx] > 0)) return false;
+      }
+    }
+    return true;
+  };
+  let seeded = false;
   for (let y = 0; y < N; y++) {
     for (let x = 0; x < N; x++) {
       const i = y * N + x;
-      if (!(mask[i] > 0) || (allowed && !allowed[i])) continue;
+      if ((allowed && !allowed[i]) || !core(x, y)) continue;
       if (cuts.some((p) => (p.x - x - 0.5) ** 2 + (p.y - y - 0.5) ** 2 < CUT_RADIUS * CUT_RADIUS)) continue;
       fg[i] = 1;
+      seeded = true;
     }
   }
+  // A mask too thin to have a core still points at its strongest cell.
+  if (!seeded && mask.some((v) => v > 0)) fg[mask.reduce((best, v, i, a) => (v > a[best] ? i : best), 0)] = 1;
 }
 
 export interface Candidate {
