@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Agent, FormData, request } from 'undici';
 import { maskFromLogits, resizeBilinear } from '../nodes/lib/bilinear';
 import { LOW_RES_SIZE } from '../nodes/lib/types';
-import { FaultSpecError, mergeFaults, parseFaults } from '../nodes/local-server/faults';
+import { answerChunks, CHUNK_BYTES } from '../nodes/local-server/answer';
+import { deliver, FaultSpecError, mergeFaults, parseFaults } from '../nodes/local-server/faults';
 import { pyJsonLoads } from '../nodes/local-server/python-json';
 import { pyFloatList, pyFloatRepr } from '../nodes/local-server/python-repr';
 import { imageFeatures, segment } from '../nodes/local-server/segmenter';
@@ -193,6 +195,52 @@ describe('fault specs', () => {
 
   it('lets later specs override earlier ones item by item', () => {
     assert.deepEqual(mergeFaults(parseFaults('status=503;latency=10'), undefined, parseFaults('status=200')), { status: 200, latencyMs: 10 });
+  });
+});
+
+describe('streaming an answer', () => {
+  it('produces a 4K answer with logits in bounded chunks, without building it first', () => {
+    const logits = new Float32Array(LOW_RES_SIZE * LOW_RES_SIZE).map((_, i) => Math.sin(i) * 5);
+    const chunks = answerChunks([{ logits, score: 0.9 }], 3840, 2160, true);
+    for (let i = 0; i < 3; i++) {
+      const next = chunks.next();
+      assert.equal(next.done, false);
+      assert.equal((next.value as Buffer).length, CHUNK_BYTES);
+    }
+  });
+
+  it('pulls the next chunk only when the socket has drained', async () => {
+    class SlowResponse extends EventEmitter {
+      destroyed = false;
+      ended = false;
+      writes = 0;
+      accept = false;
+      write(): boolean {
+        this.writes++;
+        return this.accept;
+      }
+      end(): void {
+        this.ended = true;
+      }
+    }
+    const res = new SlowResponse();
+    let pulled = 0;
+    function* chunks(): Generator<Buffer> {
+      for (let i = 0; i < 4; i++) {
+        pulled++;
+        yield Buffer.alloc(10);
+      }
+    }
+    const done = deliver(res as unknown as ServerResponse, chunks(), {}, undefined, new AbortController().signal);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([pulled, res.writes], [1, 1]);
+    res.emit('drain');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([pulled, res.writes], [2, 2]);
+    res.accept = true;
+    res.emit('drain');
+    await done;
+    assert.deepEqual([pulled, res.writes, res.ended], [4, 4, true]);
   });
 });
 
@@ -833,6 +881,7 @@ describe('local server', function () {
       it('refuses unknown faults in each place with a clear message', async () => {
         const res = await post(server(), { ...ok(), headers: fault('slow') });
         assert.equal(res.status, 400);
+        assert.deepEqual(server().requests.at(-1)?.fields, ok().fields, 'the request is still recorded');
         assert.match((JSON.parse(res.text) as { error: { message: string } }).error.message, /^x-sam2-fault: unknown fault "slow"; known faults: latency=<ms>/);
         assert.throws(() => server().injectFaults('status=500', 'explode'), /unknown fault "explode"/);
         assert.equal((await post(server(), ok())).status, 200, 'a refused list queues nothing');
@@ -840,6 +889,17 @@ describe('local server', function () {
         assert.equal(posted.statusCode, 400);
         assert.match(await posted.body.text(), /unknown fault \\"teleport\\"/);
         await assert.rejects(startLocalServer({ faults: 'warp' }), /unknown fault "warp"/);
+      });
+    });
+
+    describe('in the studio flavour', () => {
+      withServer({ flavour: 'studio' }, (server) => {
+        it("answers a 429 in Studio's words, with Retry-After", async () => {
+          const res = await post(server(), { image: jpeg(small), headers: { 'x-sam2-fault': 'status=429' } });
+          assert.equal(res.status, 429);
+          assert.equal(res.text, '{"errors":["Too many AI requests"]}');
+          assert.equal(res.headers['retry-after'], '1');
+        });
       });
     });
 

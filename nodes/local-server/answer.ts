@@ -14,7 +14,7 @@ import { pyFloatList, pyFloatRepr } from './python-repr';
 export const CHUNK_BYTES = 512 * 1024;
 
 /** Packs text and bytes into fixed-size chunks; full chunks wait in `ready` until taken. */
-export class ChunkWriter {
+class ChunkWriter {
   private buf = Buffer.allocUnsafe(CHUNK_BYTES);
   private pos = 0;
   private ready: Buffer[] = [];

@@ -32,6 +32,8 @@ export const FAULT_HELP =
 
 /** Smallest oversize body: `[[[0.0]]]`. */
 const MIN_OVERSIZE = 9;
+/** `0.0, ` items per chunk of an oversize body: about 512 KiB. */
+const OVERSIZE_RUN_ITEMS = 100_000;
 
 function integer(name: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = value === undefined || !/^\d+$/.test(value) ? NaN : Number(value);
@@ -135,12 +137,12 @@ export function garbageBytes(): Buffer {
  * (`[[[0.0, 0.0, ...]]]`, the last number widened to land on the size), then a score and
  * 1x256x256 zero logits.
  */
-export function* oversizeChunks(bytes: number, chunkBytes = 512 * 1024): Generator<Buffer> {
+export function* oversizeChunks(bytes: number): Generator<Buffer> {
   const inner = bytes - 6;
   const more = Math.floor((inner - 3) / 5);
   const last = ['0.0', '10.0', '100.0', '1000.0', '10000.0'][inner - 3 - 5 * more];
   yield Buffer.from('{"masks":"[[[', 'latin1');
-  const items = Math.floor(chunkBytes / 5);
+  const items = OVERSIZE_RUN_ITEMS;
   const run = Buffer.from('0.0, '.repeat(items), 'latin1');
   for (let left = more; left > 0; left -= items) yield run.subarray(0, Math.min(left, items) * 5);
   const zeroRow = `[${new Array(256).fill('0.0').join(', ')}]`;

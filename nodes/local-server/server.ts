@@ -220,15 +220,14 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     // Queued faults belong to requests in their order of arrival, so take one before any await.
     const fromQueue = queued.shift();
     const body = await readBody(req);
-    let faults: Faults;
+    let faults: Faults = {};
+    let faultError: FaultSpecError | undefined;
     try {
       const header = req.headers['x-sam2-fault'];
       faults = mergeFaults(everyRequest, fromQueue, header ? parseFaults(Array.isArray(header) ? header.join(';') : header) : undefined);
     } catch (err) {
       if (!(err instanceof FaultSpecError)) throw err;
-      record({ path, authorization: req.headers.authorization !== undefined, fields: {}, status: 400 });
-      await send(res, failureReply(runnerFailure(400, `x-sam2-fault: ${err.message}`), flavour), {});
-      return;
+      faultError = err;
     }
 
     let form: ReceivedForm = { text: {}, files: {} };
@@ -247,6 +246,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       entry.image = { filename: image.filename, contentType: image.contentType, bytes: image.bytes.length, ...info };
     }
     record(entry);
+    if (faultError) {
+      entry.status = 400;
+      await send(res, failureReply(runnerFailure(400, `x-sam2-fault: ${faultError.message}`), flavour), {});
+      return;
+    }
 
     if (faults.latencyMs) {
       try {
