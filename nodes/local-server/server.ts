@@ -63,6 +63,8 @@ export interface LocalServer {
   requests: ReceivedRequest[];
   /** The next segment requests get these fault specs, one each, in order. */
   injectFaults(...specs: string[]): void;
+  /** TCP connections open now: lets a test see a client really connected, or really let go. */
+  openConnections(): number;
   /** Stops listening and destroys every open connection. */
   close(): Promise<void>;
 }
@@ -350,6 +352,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       const parsed = specs.map((spec) => parseFaults(spec));
       queued.push(...parsed);
     },
+    openConnections: () => sockets.size,
     close(): Promise<void> {
       shutdown.abort();
       return new Promise((resolve) => {
