@@ -1,0 +1,75 @@
+/**
+ * The sam2-endpoint node's saved properties, and how they become client options. Kept apart
+ * from the node so the editor's "Test connection" builds its client by the same rules.
+ */
+import { readFileSync } from 'node:fs';
+import type { Node } from '@node-red/registry';
+import { DEFAULT_MODEL_ID, DEFAULT_URL, type Sam2Client, type Sam2ClientOptions } from './lib/client';
+
+export interface EndpointCredentials {
+  token?: string;
+}
+
+/** The running config node, as sam2-segment and the editor's admin routes see it. */
+export interface Sam2EndpointNode extends Node<EndpointCredentials> {
+  /** Absent when the settings are unusable; `problem` then says why. */
+  client?: Sam2Client;
+  problem?: string;
+}
+
+export const SERVICE_URLS = {
+  community: DEFAULT_URL,
+  studio: 'https://livepeer.studio/api/beta/generate',
+} as const;
+
+export interface EndpointSettings {
+  /** `community`, `studio`, or `custom` (then `url` is used). */
+  service?: string;
+  url?: string;
+  modelId?: string;
+  /** Seconds for each whole attempt. */
+  timeout?: number | string;
+  concurrency?: number | string;
+  retries?: number | string;
+  efficient?: boolean;
+  /** Largest answer accepted, in MB. */
+  maxResponseMB?: number | string;
+  /** Largest image accepted, in megapixels. */
+  maxInputMP?: number | string;
+  /** Path of a PEM file with extra certificate authorities. */
+  caFile?: string;
+}
+
+function numberOr(value: number | string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  return Number(value);
+}
+
+export function endpointUrl(settings: EndpointSettings): string {
+  const preset = SERVICE_URLS[settings.service as keyof typeof SERVICE_URLS];
+  return preset ?? (settings.url || DEFAULT_URL);
+}
+
+/** Client options from the node's properties; throws with the property's name when one is off. */
+export function clientOptions(settings: EndpointSettings, token: string | undefined): Sam2ClientOptions {
+  let ca: Buffer | undefined;
+  if (settings.caFile) {
+    try {
+      ca = readFileSync(settings.caFile);
+    } catch (err) {
+      throw new Error(`CA file ${settings.caFile} cannot be read (${(err as NodeJS.ErrnoException).code}); check the path on the Node-RED machine`);
+    }
+  }
+  return {
+    url: endpointUrl(settings),
+    token: token || undefined,
+    modelId: settings.modelId || DEFAULT_MODEL_ID,
+    timeoutMs: numberOr(settings.timeout, 120) * 1000,
+    maxConcurrency: numberOr(settings.concurrency, 2),
+    retries: numberOr(settings.retries, 2),
+    efficient: settings.efficient ?? true,
+    maxResponseBytes: numberOr(settings.maxResponseMB, 1024) * 1024 * 1024,
+    maxInputPixels: numberOr(settings.maxInputMP, 50) * 1_000_000,
+    ca,
+  };
+}

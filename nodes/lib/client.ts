@@ -1,0 +1,324 @@
+/**
+ * The SAM2 client: one frame in, masks out. It prepares the image, sends the form over a
+ * pooled connection, retries what is worth retrying, and decodes the answer as it streams
+ * in. The Node-RED nodes are a thin layer over this, and it is usable on its own.
+ */
+import { Blob } from 'node:buffer';
+import { FormData, Pool, errors as undiciErrors } from 'undici';
+import { errorDetail, parseRetryAfter } from './api-error';
+import { maskFromLogits } from './bilinear';
+import { ConcurrencyLimit } from './concurrency';
+import { decodeSegmentResponse, type DecodedResponse } from './decode-response';
+import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from './errors';
+import { imageBytes, prepareImage, DEFAULT_MAX_INPUT_PIXELS, type PreparedImage } from './image-input';
+import { maskStats } from './mask-stats';
+import { checkPrompts, promptFields } from './prompts';
+import { LOW_RES_SIZE, type Prompts, type Sam2Mask, type SegmentResult } from './types';
+
+export const DEFAULT_URL = 'https://dream-gateway.livepeer.cloud';
+export const DEFAULT_MODEL_ID = 'facebook/sam2-hiera-large';
+
+export interface Sam2ClientOptions {
+  /** Gateway, Livepeer Studio (`https://livepeer.studio/api/beta/generate`) or a runner; the route is appended. */
+  url?: string;
+  /** Bearer token; empty or absent sends no Authorization header. */
+  token?: string;
+  modelId?: string;
+  /** Deadline for each whole attempt, from sending to the last byte of the answer. */
+  timeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** How long to wait for the answer's status line and headers. */
+  firstByteTimeoutMs?: number;
+  /** How long the answer's body may go without a single byte. */
+  stallTimeoutMs?: number;
+  /** Requests in flight at once, across everything that shares this client. */
+  maxConcurrency?: number;
+  /** Tries after the first for connection failures, 429, 502, 503 and 504. */
+  retries?: number;
+  /** Upload images above 1024x1024 at 1024x1024 and rebuild the masks from logits (see README). */
+  efficient?: boolean;
+  /** Answers larger than this end with an error. */
+  maxResponseBytes?: number;
+  /** Images declaring more pixels than this are refused before decoding. */
+  maxInputPixels?: number;
+  /** Extra certificate authorities (PEM) for a self-hosted runner with a private CA. TLS is always verified. */
+  ca?: string | Buffer;
+}
+
+export interface SegmentOptions extends Prompts {
+  /** Include each mask's 256x256 low-resolution logits (default true). */
+  returnLogits?: boolean;
+  /** Logit above which a pixel is foreground (default 0.0, SAM2's own). */
+  threshold?: number;
+  /** Overrides the client's model for this call. */
+  modelId?: string;
+}
+
+export interface RetryInfo {
+  /** 1 for the first retry. */
+  attempt: number;
+  retries: number;
+  delayMs: number;
+  error: Error;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Called before each retry's wait, e.g. to show it in a status. */
+  onRetry?: (info: RetryInfo) => void;
+  /** Where the image came from, for input errors (e.g. `msg.payload`). */
+  imageField?: string;
+  /** Where the prompts came from, for input errors (e.g. `msg.sam2`). */
+  promptsField?: string;
+}
+
+const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 20_000;
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/** Low-level failures that mean the connection broke, not that the server was slow. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED',
+]);
+
+export class Sam2Client {
+  readonly url: string;
+  readonly modelId: string;
+  readonly efficient: boolean;
+  private readonly token: string;
+  private readonly options: Required<Omit<Sam2ClientOptions, 'url' | 'token' | 'modelId' | 'efficient' | 'ca'>>;
+  private readonly pool: Pool;
+  private readonly route: string;
+  private readonly limit: ConcurrencyLimit;
+  /** Aborted by close(), so every request and backoff wait ends with it. */
+  private readonly closing = new AbortController();
+
+  constructor(options: Sam2ClientOptions = {}) {
+    const base = new URL(options.url || DEFAULT_URL);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new TypeError(`url must start with http:// or https://, got ${base.protocol}`);
+    }
+    this.url = base.origin + base.pathname.replace(/\/+$/, '');
+    this.route = `${base.pathname.replace(/\/+$/, '')}/segment-anything-2`;
+    this.token = options.token ?? '';
+    this.modelId = options.modelId || DEFAULT_MODEL_ID;
+    this.efficient = options.efficient ?? true;
+    const timeoutMs = positive(options.timeoutMs, 120_000, 'timeoutMs');
+    this.options = {
+      timeoutMs,
+      connectTimeoutMs: positive(options.connectTimeoutMs, 10_000, 'connectTimeoutMs'),
+      firstByteTimeoutMs: positive(options.firstByteTimeoutMs, timeoutMs, 'firstByteTimeoutMs'),
+      stallTimeoutMs: positive(options.stallTimeoutMs, 30_000, 'stallTimeoutMs'),
+      maxConcurrency: positive(options.maxConcurrency, 2, 'maxConcurrency'),
+      retries: options.retries ?? 2,
+      maxResponseBytes: positive(options.maxResponseBytes, 1024 ** 3, 'maxResponseBytes'),
+      maxInputPixels: positive(options.maxInputPixels, DEFAULT_MAX_INPUT_PIXELS, 'maxInputPixels'),
+    };
+    if (!Number.isInteger(this.options.retries) || this.options.retries < 0) {
+      throw new RangeError(`retries must be a whole number of 0 or more, got ${options.retries}`);
+    }
+    this.limit = new ConcurrencyLimit(this.options.maxConcurrency);
+    this.pool = new Pool(base.origin, {
+      connections: this.options.maxConcurrency,
+      connect: { timeout: this.options.connectTimeoutMs, ...(options.ca ? { ca: options.ca } : {}) },
+      headersTimeout: this.options.firstByteTimeoutMs,
+      bodyTimeout: this.options.stallTimeoutMs,
+    });
+  }
+
+  /** Requests being sent or answered now, and calls waiting for a free slot. */
+  get load(): { active: number; waiting: number; max: number } {
+    return { active: this.limit.active, waiting: this.limit.queued, max: this.limit.max };
+  }
+
+  /**
+   * Segments one image. `image` is a Buffer, Uint8Array, base64 text, data URL or a
+   * JSON-flattened Buffer. Resolves to every mask, best score first.
+   */
+  async segment(image: unknown, prompts: SegmentOptions = {}, call: CallOptions = {}): Promise<SegmentResult> {
+    if (this.closing.signal.aborted) throw new Sam2NetworkError('this SAM2 client is closed');
+    const imageField = call.imageField ?? 'image';
+    const prepared = await prepareImage(imageBytes(image, imageField), {
+      field: imageField,
+      efficient: this.efficient,
+      maxInputPixels: this.options.maxInputPixels,
+    });
+    const checked = checkPrompts(prompts, prepared.width, prepared.height, call.promptsField ?? 'prompts');
+    const threshold = prompts.threshold ?? 0;
+    if (!Number.isFinite(threshold)) throw new TypeError(`threshold must be a finite number, got ${threshold}`);
+    const fields = {
+      model_id: prompts.modelId || this.modelId,
+      ...promptFields(checked, prepared.uploadWidth / prepared.width, prepared.uploadHeight / prepared.height),
+      // Binary masks are a quarter of the text of logits; other thresholds are rebuilt from the 256x256 logits.
+      return_logits: 'false',
+    };
+    const shrunk = prepared.uploadWidth !== prepared.width || prepared.uploadHeight !== prepared.height;
+    const rebuild = shrunk || threshold !== 0;
+    const returnLogits = prompts.returnLogits ?? true;
+    const signal = call.signal ? AbortSignal.any([call.signal, this.closing.signal]) : this.closing.signal;
+
+    const decoded = await this.limit.run(
+      () =>
+        this.withRetries(
+          (attemptSignal) =>
+            this.attempt(prepared, fields, attemptSignal, {
+              masks: rebuild ? 'skip' : 'binary',
+              logits: rebuild || returnLogits ? 'logits' : 'skip',
+              maxBytes: this.options.maxResponseBytes,
+              expectedShape: { count: checked.multimask ? 3 : 1, height: prepared.uploadHeight, width: prepared.uploadWidth },
+            }),
+          signal,
+          call.onRetry,
+        ),
+      signal,
+    );
+    return assemble(decoded, prepared, { rebuild, threshold, returnLogits });
+  }
+
+  /** Ends every request in flight and the connection pool; leaves no socket or timer behind. */
+  async close(): Promise<void> {
+    this.closing.abort(new Sam2NetworkError('this SAM2 client was closed'));
+    await this.pool.destroy();
+  }
+
+  private async withRetries<T>(send: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, onRetry?: CallOptions['onRetry']): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await send(signal);
+      } catch (err) {
+        signal.throwIfAborted();
+        if (attempt >= this.options.retries || !isRetryable(err)) throw err;
+        const delayMs = backoff(attempt, err);
+        onRetry?.({ attempt: attempt + 1, retries: this.options.retries, delayMs, error: err as Error });
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+
+  private async attempt(
+    prepared: PreparedImage,
+    fields: Record<string, string>,
+    signal: AbortSignal,
+    decode: Parameters<typeof decodeSegmentResponse>[1],
+  ): Promise<DecodedResponse> {
+    const form = new FormData();
+    form.append('image', new Blob([prepared.upload], { type: prepared.contentType }), prepared.contentType === 'image/png' ? 'image.png' : 'image.jpg');
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Sam2NetworkError(`no complete answer within ${this.options.timeoutMs} ms (timeoutMs)`)),
+      this.options.timeoutMs,
+    );
+    const attemptSignal = AbortSignal.any([signal, deadline.signal]);
+    try {
+      const response = await this.pool.request({
+        path: this.route,
+        method: 'POST',
+        body: form,
+        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+        signal: attemptSignal,
+      });
+      if (response.statusCode !== 200) {
+        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
+        throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']));
+      }
+      return await decodeSegmentResponse(response.body, { ...decode, signal: attemptSignal });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (deadline.signal.aborted) throw deadline.signal.reason;
+      throw networkError(err, this.url);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof Sam2ApiError) return RETRY_STATUSES.has(err.status);
+  return err instanceof Sam2NetworkError && err.retryable;
+}
+
+/** Exponential backoff with full jitter, or the server's Retry-After when it gave one. */
+function backoff(attempt: number, err: unknown): number {
+  if (err instanceof Sam2ApiError && err.retryAfterMs !== undefined) return Math.min(err.retryAfterMs, BACKOFF_MAX_MS * 3);
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    parts.push(Buffer.from(chunk));
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(parts).subarray(0, limit).toString('utf8');
+}
+
+/** undici's errors, in words a flow author can act on; our own errors pass through. */
+function networkError(err: unknown, url: string): unknown {
+  if (err instanceof Sam2ApiError || err instanceof Sam2DecodeError || err instanceof Sam2NetworkError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const cause = (err as { cause?: { code?: string } }).cause;
+  const causeCode = cause?.code ?? '';
+  if (err instanceof undiciErrors.HeadersTimeoutError) return new Sam2NetworkError(`${url} sent no answer in time (firstByteTimeoutMs)`, { cause: err });
+  if (err instanceof undiciErrors.BodyTimeoutError) return new Sam2NetworkError(`the answer from ${url} stalled (stallTimeoutMs)`, { cause: err });
+  if (CONNECTION_CODES.has(code) || CONNECTION_CODES.has(causeCode)) {
+    return new Sam2NetworkError(`connection to ${url} failed: ${causeCode || code}`, { cause: err, retryable: true });
+  }
+  if (err instanceof Error && /certificate|self.signed|SSL|TLS/i.test(`${code} ${causeCode} ${err.message}`)) {
+    return new Sam2NetworkError(`TLS check of ${url} failed (${causeCode || code || err.message}); for a private CA set the endpoint's CA file`, { cause: err });
+  }
+  return err;
+}
+
+function assemble(
+  decoded: DecodedResponse,
+  prepared: PreparedImage,
+  how: { rebuild: boolean; threshold: number; returnLogits: boolean },
+): SegmentResult {
+  const { width, height } = prepared;
+  const count = decoded.scores.length;
+  if (count === 0) throw new Sam2ApiError(200, 'the server answered without any mask (the gateway does this when its runner failed)');
+  const cell = LOW_RES_SIZE * LOW_RES_SIZE;
+  const logits = decoded.logits?.data;
+  const masks: Sam2Mask[] = [];
+  for (let c = 0; c < count; c++) {
+    const low = logits?.subarray(c * cell, (c + 1) * cell);
+    const mask = how.rebuild
+      ? maskFromLogits(low as Float32Array, LOW_RES_SIZE, LOW_RES_SIZE, width, height, how.threshold)
+      : (decoded.masks?.data as Uint8Array).subarray(c * width * height, (c + 1) * width * height);
+    const { area, bbox } = maskStats(mask, width, height);
+    masks.push({ mask, score: decoded.scores[c], area, bbox, ...(how.returnLogits && low ? { logits: low.slice() } : {}) });
+  }
+  // The API sends best first; sorting again costs nothing and protects every consumer's "masks[0] is best".
+  masks.sort((a, b) => b.score - a.score);
+  return { width, height, masks };
+}

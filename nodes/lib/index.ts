@@ -1,0 +1,18 @@
+/**
+ * The package's main entry: everything that works without Node-RED. The nodes use these
+ * same modules.
+ */
+export { Sam2Client, DEFAULT_MODEL_ID, DEFAULT_URL } from './client';
+export type { Sam2ClientOptions, SegmentOptions, CallOptions, RetryInfo } from './client';
+export { decodeSegmentResponse } from './decode-response';
+export type { DecodeOptions, DecodedResponse, DecodedArray, MaskDecoding } from './decode-response';
+export { Sam2InputError, Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from './errors';
+export { maskFromLogits, resizeBilinear } from './bilinear';
+export { maskStats } from './mask-stats';
+export type { MaskStats } from './mask-stats';
+export { maskToPng } from './mask-png';
+export { formatMask } from './mask-formats';
+export type { FormattedMask, FormatOptions, MaskFormat } from './mask-formats';
+export type { Prompts, Sam2Mask, SegmentResult } from './types';
+export { startLocalServer } from '../local-server/server';
+export type { LocalServer, LocalServerOptions } from '../local-server/server';

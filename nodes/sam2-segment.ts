@@ -1,0 +1,142 @@
+/**
+ * sam2-segment: a frame in, masks out. The work happens in lib/: client.ts sends the frame and
+ * decode-response.ts reads the answer; segment-message.ts maps messages to requests and back.
+ * This file is the Node-RED side only: queueing, status, and reporting every outcome.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@node-red/registry';
+import { imageBytes, uprightImage } from './lib/image-input';
+import { FrameQueue, type DropReason, type QueuePolicy } from './lib/frame-queue';
+import type { RetryInfo } from './lib/client';
+import { buildOutput, outputChoice, readOverrides, requestOptions, type SegmentSettings } from './segment-message';
+import type { Sam2EndpointNode } from './endpoint-settings';
+
+interface SegmentConfig extends NodeDef, SegmentSettings {
+  endpoint: string;
+  /** Message property holding the image, `payload` by default. */
+  property?: string;
+  queue?: QueuePolicy;
+  queueLimit?: number | string;
+  /** Send dropped messages to a second output. */
+  dropOutput?: boolean;
+}
+
+interface Job {
+  msg: NodeMessageInFlow;
+  send: (msg: NodeMessage | Array<NodeMessage | null>) => void;
+  done: (err?: Error) => void;
+}
+
+const DROP_WORDS: Record<DropReason, string> = {
+  replaced: 'replaced by a newer frame while busy',
+  busy: 'arrived while busy',
+  full: 'the queue was full',
+  closed: 'the node was stopped',
+};
+
+function shorten(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+export = function register(RED: NodeAPI): void {
+  function Sam2Segment(this: Node, config: SegmentConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const endpoint = RED.nodes.getNode(config.endpoint) as Sam2EndpointNode | null;
+    const property = config.property || 'payload';
+    const closing = new AbortController();
+    let dropped = 0;
+    let droppedSinceSent = 0;
+    let lastOutcome = '';
+
+    const showLoad = () => {
+      if (closing.signal.aborted) return;
+      const waiting = queue.queued ? `, ${queue.queued} waiting` : '';
+      const drops = dropped ? ` · ${dropped} dropped` : '';
+      if (queue.active) node.status({ fill: 'blue', shape: 'dot', text: `segmenting (${queue.active} in flight${waiting})${drops}` });
+      else if (lastOutcome) node.status({ fill: 'green', shape: 'dot', text: `${lastOutcome}${drops}` });
+    };
+
+    const queue = new FrameQueue<Job>({
+      policy: config.queue || 'latest',
+      limit: Number(config.queueLimit) || 10,
+      concurrency: endpoint?.client?.load.max ?? 1,
+      work: (job) => segment(job),
+      onDrop: (job, reason) => {
+        if (reason === 'full') {
+          job.done(new Error(`sam2-segment: message refused, the queue already holds ${config.queueLimit || 10} messages; raise "Queue limit" or choose the "latest" policy`));
+          return;
+        }
+        if (reason !== 'closed') {
+          dropped++;
+          droppedSinceSent++;
+          if (config.dropOutput) job.send([null, { ...job.msg, sam2Dropped: { reason: DROP_WORDS[reason], dropped } }]);
+        }
+        job.done();
+      },
+      onChange: showLoad,
+    });
+
+    async function segment({ msg, send, done }: Job): Promise<void> {
+      const started = Date.now();
+      try {
+        if (!endpoint) throw new Error('sam2-segment has no sam2-endpoint: open the node and choose or add one');
+        if (!endpoint.client) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
+        const overrides = readOverrides(msg.sam2);
+        const prompts = requestOptions(config, overrides);
+        const choice = outputChoice(config, overrides);
+        const field = `msg.${property}`;
+        const bytes = imageBytes(RED.util.getMessageProperty(msg, property), field);
+        const result = await endpoint.client.segment(bytes, prompts, {
+          signal: closing.signal,
+          imageField: field,
+          promptsField: 'msg.sam2',
+          onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
+            node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
+        });
+        const output = await buildOutput(result, config, choice, () => uprightImage(bytes));
+        if (closing.signal.aborted) return done();
+        const { maskInput: _sent, ...sentPrompts } = prompts;
+        const out = msg as NodeMessageInFlow & Record<string, unknown>;
+        out.image = RED.util.getMessageProperty(msg, property);
+        out.payload = output.payload;
+        out.masks = output.masks;
+        out.scores = output.scores;
+        if (output.overlay) out.overlay = output.overlay;
+        if (output.cutout) out.cutout = output.cutout;
+        out.sam2 = {
+          ...sentPrompts,
+          modelId: prompts.modelId || endpoint.client.modelId,
+          width: result.width,
+          height: result.height,
+          logits: output.logits,
+          timeMs: Date.now() - started,
+          ...(droppedSinceSent ? { dropped: droppedSinceSent } : {}),
+        };
+        droppedSinceSent = 0;
+        lastOutcome = `${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${Date.now() - started} ms`;
+        send(config.dropOutput ? [out, null] : out);
+        done();
+      } catch (err) {
+        // Stopping the flow aborts requests on purpose: that is not a failure to report.
+        if (closing.signal.aborted) return done();
+        const error = err instanceof Error ? err : new Error(String(err));
+        lastOutcome = '';
+        node.status({ fill: 'red', shape: 'ring', text: shorten(error.message) });
+        done(error);
+      }
+    }
+
+    if (!endpoint) node.status({ fill: 'red', shape: 'ring', text: 'no sam2-endpoint chosen' });
+    else node.status({});
+
+    node.on('input', (msg, send, done) => queue.push({ msg, send, done }));
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closing.abort();
+      void queue.close().finally(() => {
+        node.status({});
+        done();
+      });
+    });
+  }
+  RED.nodes.registerType('sam2-segment', Sam2Segment);
+};
