@@ -1,0 +1,123 @@
+/**
+ * The path a user takes: `npm pack`, `npm install <tarball>` into an empty Node-RED user
+ * directory, and a real Node-RED (child process) running a flow through sam2-segment against
+ * the local server. Also where credentials are checked on disk and in the admin API.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+
+const ROOT = resolve(__dirname, '..', '..');
+const TOKEN = 'tok-packaged-4b1e-never-leak';
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => done(port));
+    });
+    probe.on('error', fail);
+  });
+}
+
+/** Resolves once Node-RED has said its flows started; rejects if it exits first. */
+function started(child: ChildProcess, log: string[]): Promise<void> {
+  return new Promise((done, fail) => {
+    const onData = (chunk: Buffer) => {
+      log.push(chunk.toString());
+      if (/Started flows/.test(log.join(''))) done();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => fail(new Error(`Node-RED exited with ${code}:\n${log.join('')}`)));
+  });
+}
+
+describe('the packed tarball in an empty Node-RED user directory', function () {
+  this.timeout(240_000);
+  let userDir: string;
+  let server: LocalServer;
+  let nodeRed: ChildProcess | undefined;
+  let base: string;
+  const log: string[] = [];
+
+  before(async () => {
+    userDir = mkdtempSync(join(tmpdir(), 'sam2-userdir-'));
+    const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', userDir], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
+    writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', join(userDir, packed)], { cwd: userDir, stdio: 'ignore' });
+    server = await startLocalServer({ token: TOKEN });
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    writeFileSync(
+      join(userDir, 'settings.js'),
+      `module.exports = { uiPort: ${port}, uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test-secret', logging: { console: { level: 'info' } } };`,
+    );
+    nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await started(nodeRed, log);
+  });
+
+  after(async () => {
+    if (nodeRed && nodeRed.exitCode === null) {
+      const exited = new Promise((r) => nodeRed!.once('exit', r));
+      nodeRed.kill('SIGINT');
+      await exited;
+    }
+    await server?.close();
+    rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('registers both node types from the installed package', async () => {
+    const res = await request(`${base}/nodes`, { headers: { accept: 'application/json' } });
+    const nodes = (await res.body.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+    const ours = nodes.filter((n) => n.module === 'node-red-contrib-sam2');
+    assert.deepEqual(ours.flatMap((n) => n.types).sort(), ['sam2-endpoint', 'sam2-segment']);
+    assert.ok(ours.every((n) => n.enabled && !n.err), JSON.stringify(ours));
+  });
+
+  it('segments an image end to end, and keeps the token out of the flow export and flows.json', async () => {
+    const flow = [
+      { id: 'tab', type: 'tab', label: 'test' },
+      { id: 'ep', type: 'sam2-endpoint', z: '', service: 'custom', url: server.url, credentials: { token: TOKEN } },
+      { id: 'in', type: 'http in', z: 'tab', url: '/segment', method: 'post', wires: [['seg']] },
+      { id: 'seg', type: 'sam2-segment', z: 'tab', endpoint: 'ep', points: [{ x: 640, y: 360, label: 1 }], wires: [['sum']] },
+      {
+        id: 'sum',
+        type: 'function',
+        z: 'tab',
+        func: 'msg.payload = { masks: msg.masks.length, scores: msg.scores, areas: msg.masks.map(m => m.area), pngBytes: msg.payload.length }; return msg;',
+        wires: [['res', 'dbg']],
+      },
+      { id: 'dbg', type: 'debug', z: 'tab', active: true, tosidebar: true, console: false, complete: 'payload' },
+      { id: 'res', type: 'http response', z: 'tab' },
+    ];
+    const deploy = await request(`${base}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full' }, body: JSON.stringify(flow) });
+    assert.equal(deploy.statusCode, 204, await deploy.body.text());
+
+    const image = readFileSync(join(ROOT, 'examples', 'images', 'studio-1280x720.jpg'));
+    let res = await request(`${base}/segment`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: image });
+    // The deploy returns before the flows have started; the route answers 404 until then.
+    for (let i = 0; res.statusCode === 404 && i < 100; i++) {
+      await res.body.dump();
+      await new Promise((r) => setTimeout(r, 50));
+      res = await request(`${base}/segment`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: image });
+    }
+    assert.equal(res.statusCode, 200);
+    const summary = (await res.body.json()) as { masks: number; scores: number[]; areas: number[]; pngBytes: number };
+    assert.equal(summary.masks, 3);
+    assert.deepEqual(summary.scores, [...summary.scores].sort((a, b) => b - a));
+    assert.ok(summary.areas[0] > 0 && summary.areas[0] < 1280 * 720);
+    assert.ok(server.requests.at(-1)?.authorization, 'the token was sent to the server');
+
+    const exported = await (await request(`${base}/flows`)).body.text();
+    assert.ok(!exported.includes(TOKEN), 'the admin API export holds the token');
+    assert.ok(!readFileSync(join(userDir, 'flows.json'), 'utf8').includes(TOKEN), 'flows.json holds the token');
+    assert.ok(!readFileSync(join(userDir, 'flows_cred.json'), 'utf8').includes(TOKEN), 'flows_cred.json holds the token in clear');
+    assert.ok(!log.join('').includes(TOKEN), 'the log holds the token');
+  });
+});
