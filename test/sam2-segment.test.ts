@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import endpointNode = require('../nodes/sam2-endpoint');
 import segmentNode = require('../nodes/sam2-segment');
 import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
-import { makeScene, type Scene } from './fixtures/scenes';
+import { iou, makeScene, type Scene } from './fixtures/scenes';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
@@ -31,15 +31,6 @@ function nextMessage(id: string): Promise<OutMsg> {
   return new Promise((resolve) => helper.getNode(id).once('input', (msg: OutMsg) => resolve(msg)));
 }
 
-function iou(a: Uint8Array, b: Uint8Array): number {
-  let both = 0;
-  let either = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] && b[i]) both++;
-    if (a[i] || b[i]) either++;
-  }
-  return either ? both / either : 1;
-}
 
 async function pngMask(png: Buffer): Promise<{ mask: Uint8Array; width: number; height: number; channels: number; values: Set<number> }> {
   const { channels } = await sharp(png).metadata();

@@ -187,7 +187,7 @@ export async function imageFeatures(bytes: Buffer): Promise<Features> {
   const { data, info } = await sharp(bytes, { failOn: 'none', limitInputPixels: false })
     .removeAlpha()
     .toColourspace('srgb')
-    .resize(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, { fit: 'fill' })
+    .resize(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, { fit: 'fill', kernel: 'linear' }) // SAM2 resizes with antialiased bilinear
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
   return buildFeatures(smooth(cellsToLab(data, info.channels)));

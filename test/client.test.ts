@@ -1,0 +1,145 @@
+/**
+ * Sam2Client on its own, over real HTTP to the local server: efficient against full mode,
+ * and what each network and server failure turns into.
+ */
+import assert from 'node:assert/strict';
+import { Sam2Client, type RetryInfo } from '../nodes/lib/client';
+import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../nodes/lib/errors';
+import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { iou, makeScene, SCENE_NAMES, type Scene } from './fixtures/scenes';
+
+describe('Sam2Client', function () {
+  this.timeout(60_000);
+  let server: LocalServer;
+  const clients: Sam2Client[] = [];
+  let scene: Scene;
+
+  function client(options: ConstructorParameters<typeof Sam2Client>[0] = {}): Sam2Client {
+    const made = new Sam2Client({ url: server.url, retries: 0, ...options });
+    clients.push(made);
+    return made;
+  }
+
+  before(async () => {
+    server = await startLocalServer();
+    scene = await makeScene('studio', 640, 480);
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+  after(() => server.close());
+
+  for (const name of SCENE_NAMES) {
+    for (const [width, height] of [[1920, 1080], [3840, 2160]]) {
+      it(`efficient mode gives the masks full mode gives (IoU >= 0.99) on "${name}" at ${width}x${height}, for every object`, async () => {
+        const big = await makeScene(name, width, height);
+        const efficient = client({ efficient: true });
+        const full = client({ efficient: false });
+        for (const object of big.objects) {
+          const prompts = { points: [object.point] as Array<[number, number]> };
+          const a = await efficient.segment(big.jpeg, prompts);
+          const b = await full.segment(big.jpeg, prompts);
+          assert.deepEqual([a.width, a.height], [width, height]);
+          assert.equal(a.masks.length, b.masks.length);
+          const overlap = iou(a.masks[0].mask, b.masks[0].mask);
+          assert.ok(overlap >= 0.99, `${object.name}: IoU ${overlap}`);
+        }
+        const sent = server.requests.slice(-2 * big.objects.length);
+        assert.ok(sent.filter((_, i) => i % 2 === 0).every((r) => r.image?.width === 1024 && r.image?.height === 1024));
+        assert.ok(sent.filter((_, i) => i % 2 === 1).every((r) => r.image?.width === width));
+      });
+    }
+  }
+
+  it('resolves masks as 0/1 bytes at the image size with area, bbox and 256x256 logits', async () => {
+    const result = await client().segment(scene.jpeg, { points: [scene.objects[0].point] });
+    assert.deepEqual([result.width, result.height, result.masks.length], [640, 480, 3]);
+    for (const m of result.masks) {
+      assert.equal(m.mask.length, 640 * 480);
+      assert.equal(m.area, m.mask.reduce((n, v) => n + v, 0));
+      assert.equal(m.logits?.length, 256 * 256);
+    }
+    const [x1, y1, x2, y2] = result.masks[0].bbox;
+    assert.ok(x2 > x1 && y2 > y1);
+    assert.ok(iou(result.masks[0].mask, scene.objects[0].mask) > 0.8);
+  });
+
+  it('retries 503 with backoff and says so, then succeeds', async () => {
+    server.injectFaults('status=503', 'status=502');
+    const retries: RetryInfo[] = [];
+    const result = await client({ retries: 2 }).segment(scene.jpeg, {}, { onRetry: (info) => retries.push(info) });
+    assert.equal(result.masks.length, 3);
+    assert.deepEqual(retries.map((r) => [r.attempt, (r.error as Sam2ApiError).status]), [[1, 503], [2, 502]]);
+  });
+
+  it('honours Retry-After on 429', async () => {
+    server.injectFaults('status=429;retry-after=1');
+    const retries: RetryInfo[] = [];
+    await client({ retries: 1 }).segment(scene.jpeg, {}, { onRetry: (info) => retries.push(info) });
+    assert.equal(retries[0].delayMs, 1000);
+  });
+
+  for (const status of [400, 401, 422, 500]) {
+    it(`never retries ${status}`, async () => {
+      server.injectFaults(`status=${status}`);
+      let retried = false;
+      await assert.rejects(client({ retries: 2 }).segment(scene.jpeg, {}, { onRetry: () => (retried = true) }), (err: Sam2ApiError) => err.status === status);
+      assert.equal(retried, false);
+    });
+  }
+
+  it('retries a connection reset mid-body', async () => {
+    server.injectFaults('reset');
+    const retries: RetryInfo[] = [];
+    const result = await client({ retries: 1 }).segment(scene.jpeg, {}, { onRetry: (info) => retries.push(info) });
+    assert.equal(result.masks.length, 3);
+    assert.ok(retries[0].error instanceof Sam2NetworkError);
+  });
+
+  it('gives clear errors for a truncated, a garbage and an oversize answer', async () => {
+    server.injectFaults('truncate', 'garbage', 'oversize=3000000');
+    await assert.rejects(client().segment(scene.jpeg), Sam2DecodeError);
+    await assert.rejects(client().segment(scene.jpeg), Sam2DecodeError);
+    await assert.rejects(client({ maxResponseBytes: 2_000_000 }).segment(scene.jpeg), /2000000|maxBytes|larger/);
+  });
+
+  it('treats a 200 with empty masks as an error', async () => {
+    server.injectFaults('status=200;body={"masks": "", "scores": "", "logits": ""}');
+    await assert.rejects(client().segment(scene.jpeg), /no masks|without any mask|empty/i);
+  });
+
+  it('ends a hanging request at the first-byte timeout and a stalled body at the stall timeout', async () => {
+    server.injectFaults('hang');
+    await assert.rejects(client({ firstByteTimeoutMs: 300 }).segment(scene.jpeg), /firstByteTimeoutMs/);
+    server.injectFaults('stall');
+    await assert.rejects(client({ stallTimeoutMs: 300 }).segment(scene.jpeg), /stallTimeoutMs/);
+  });
+
+  it('ends a trickling body at the whole-attempt deadline', async () => {
+    server.injectFaults('trickle=50;chunk=64');
+    await assert.rejects(client({ timeoutMs: 500, stallTimeoutMs: 10_000 }).segment(scene.jpeg), /timeoutMs/);
+  });
+
+  it('stops at once when its signal aborts, and close() leaves no connection open', async () => {
+    server.injectFaults('hang');
+    const c = client();
+    const controller = new AbortController();
+    const pending = c.segment(scene.jpeg, {}, { signal: controller.signal });
+    while (server.openConnections() === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort(new Error('stopped by the test'));
+    await assert.rejects(pending, /stopped by the test/);
+    await c.close();
+    while (server.openConnections() > 0) await new Promise((r) => setTimeout(r, 5));
+    await assert.rejects(c.segment(scene.jpeg), /closed/);
+  });
+
+  it('bounds requests in flight to maxConcurrency', async () => {
+    const c = client({ maxConcurrency: 2 });
+    server.injectFaults('latency=200', 'latency=200', 'latency=200', 'latency=200');
+    let peak = 0;
+    const watch = setInterval(() => (peak = Math.max(peak, c.load.active)), 5);
+    await Promise.all([1, 2, 3, 4].map(() => c.segment(scene.jpeg)));
+    clearInterval(watch);
+    assert.equal(peak, 2);
+  });
+});
