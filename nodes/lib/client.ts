@@ -159,7 +159,7 @@ export class Sam2Client {
     const returnLogits = prompts.returnLogits ?? true;
     const signal = call.signal ? AbortSignal.any([call.signal, this.closing.signal]) : this.closing.signal;
 
-    const decoded = await this.limit.run(
+    const { decoded, transfer } = await this.limit.run(
       () =>
         this.withRetries(
           (attemptSignal) =>
@@ -174,7 +174,7 @@ export class Sam2Client {
         ),
       signal,
     );
-    return assemble(decoded, prepared, { rebuild, threshold, returnLogits });
+    return { ...assemble(decoded, prepared, { rebuild, threshold, returnLogits }), transfer };
   }
 
   /** Ends every request in flight and the connection pool; leaves no socket or timer behind. */
@@ -202,7 +202,7 @@ export class Sam2Client {
     fields: Record<string, string>,
     signal: AbortSignal,
     decode: Parameters<typeof decodeSegmentResponse>[1],
-  ): Promise<DecodedResponse> {
+  ): Promise<{ decoded: DecodedResponse; transfer: NonNullable<SegmentResult['transfer']> }> {
     const form = new FormData();
     form.append('image', new Blob([prepared.upload], { type: prepared.contentType }), prepared.contentType === 'image/png' ? 'image.png' : 'image.jpg');
     for (const [name, value] of Object.entries(fields)) form.append(name, value);
@@ -225,7 +225,15 @@ export class Sam2Client {
         const text = await readLimited(response.body, ERROR_BODY_LIMIT);
         throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']));
       }
-      return await decodeSegmentResponse(response.body, { ...decode, signal: attemptSignal });
+      let receivedBytes = 0;
+      const counted = (async function* () {
+        for await (const chunk of response.body) {
+          receivedBytes += chunk.length;
+          yield chunk as Uint8Array;
+        }
+      })();
+      const decoded = await decodeSegmentResponse(counted, { ...decode, signal: attemptSignal });
+      return { decoded, transfer: { sentBytes: prepared.upload.length, receivedBytes } };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (deadline.signal.aborted) throw deadline.signal.reason;
@@ -303,7 +311,7 @@ function assemble(
   decoded: DecodedResponse,
   prepared: PreparedImage,
   how: { rebuild: boolean; threshold: number; returnLogits: boolean },
-): SegmentResult {
+): Omit<SegmentResult, 'transfer'> {
   const { width, height } = prepared;
   const count = decoded.scores.length;
   if (count === 0) throw new Sam2ApiError(200, 'the server answered without any mask (the gateway does this when its runner failed)');

@@ -36,6 +36,8 @@ export interface SegmentResult {
   height: number;
   /** Best score first. */
   masks: Sam2Mask[];
+  /** What crossed the network for the attempt that answered: upload size and answer size in bytes. */
+  transfer?: { sentBytes: number; receivedBytes: number };
 }
 
 /** Low-resolution logits are always this size: SAM2's mask decoder output. */

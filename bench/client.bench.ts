@@ -1,0 +1,95 @@
+/**
+ * A whole frame through Sam2Client against the local server, full mode against efficient
+ * mode, at 1080p and 4K. The server runs in a child process so its work is not counted as
+ * the client's. Figures per frame: client CPU, bytes down, peak memory added.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Sam2Client } from '../nodes/lib/client';
+import { iou, makeScene } from '../test/fixtures/scenes';
+import type { Report } from './run';
+
+const FRAMES = 3;
+
+function startServer(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, [join(__dirname, '..', 'nodes', 'local-server', 'cli.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const url = /Endpoint URL: (\S+)/.exec(text)?.[1];
+      if (url) resolve({ url, stop: () => child.kill() });
+    });
+    child.once('exit', (code) => reject(new Error(`local server exited with ${code}`)));
+  });
+}
+
+/** Peak of heap + array buffers above the level when sampling began. */
+function memoryWatch(): () => number {
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const start = used();
+  let peak = start;
+  const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, used()) - start;
+  };
+}
+
+export async function run(report: Report): Promise<void> {
+  const server = await startServer();
+  try {
+    for (const [width, height] of [[1920, 1080], [3840, 2160]]) {
+      const scene = await makeScene('studio', width, height);
+      const prompts = { points: [scene.objects[0].point] as Array<[number, number]> };
+      const rows: Record<string, { cpuMs: number; downloadedMB: number; peakAddedMB: number; wallMs: number; mask: Uint8Array }> = {};
+      for (const efficient of [false, true]) {
+        const client = new Sam2Client({ url: server.url, efficient });
+        await client.segment(scene.jpeg, prompts); // warm-up: connection, JIT
+        let cpu = 0;
+        let wall = 0;
+        let bytes = 0;
+        let peak = 0;
+        let mask: Uint8Array = new Uint8Array(0);
+        for (let i = 0; i < FRAMES; i++) {
+          (globalThis as { gc?: () => void }).gc?.();
+          const stop = memoryWatch();
+          const cpuStart = process.cpuUsage();
+          const wallStart = performance.now();
+          const result = await client.segment(scene.jpeg, prompts);
+          wall += performance.now() - wallStart;
+          const used = process.cpuUsage(cpuStart);
+          cpu += (used.user + used.system) / 1000;
+          peak = Math.max(peak, stop());
+          bytes += result.transfer?.receivedBytes ?? 0;
+          mask = result.masks[0].mask;
+        }
+        await client.close();
+        rows[efficient ? 'efficient' : 'full'] = {
+          cpuMs: Math.round(cpu / FRAMES),
+          wallMs: Math.round(wall / FRAMES),
+          downloadedMB: +(bytes / FRAMES / 1e6).toFixed(2),
+          peakAddedMB: +(peak / 1e6).toFixed(1),
+          mask,
+        };
+      }
+      const { full, efficient } = rows;
+      for (const [mode, row] of Object.entries(rows)) {
+        const { mask: _mask, ...figures } = row;
+        report({ name: `frame ${width}x${height} through Sam2Client, ${mode} mode`, ...figures });
+      }
+      report({
+        name: `frame ${width}x${height}: efficient / full`,
+        ratio: +(efficient.downloadedMB / full.downloadedMB).toFixed(3),
+        bytesFewerTimes: +(full.downloadedMB / efficient.downloadedMB).toFixed(2),
+        cpuRatio: +(efficient.cpuMs / full.cpuMs).toFixed(2),
+        maskIoU: +iou(efficient.mask, full.mask).toFixed(4),
+      });
+    }
+  } finally {
+    server.stop();
+  }
+}
