@@ -153,6 +153,41 @@ describe('sam2-segment in a Node-RED flow', function () {
     });
   }
 
+  describe('bad input: a clear error naming the field, no request sent, and the next message still works', () => {
+    let tinyJpeg: Buffer;
+    before(async () => {
+      tinyJpeg = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'teal' } }).jpeg().toBuffer();
+    });
+    const table: Array<[string, () => Record<string, unknown>, RegExp]> = [
+      ['non-image bytes', () => ({ payload: Buffer.from('just some text, not a picture') }), /msg\.payload: .*not an image/],
+      ['an empty buffer', () => ({ payload: Buffer.alloc(0) }), /msg\.payload: is empty/],
+      ['a truncated JPEG', () => ({ payload: scene.jpeg.subarray(0, scene.jpeg.length >> 1) }), /msg\.payload: is a damaged jpeg image/],
+      ['a missing input property', () => ({ topic: 'no image here' }), /msg\.payload: is missing/],
+      ['base64 that is not base64', () => ({ payload: '%%% not base64 %%%' }), /msg\.payload: .*neither base64 nor a data: URL/],
+      ['points that are not number pairs', () => ({ payload: tinyJpeg, sam2: { points: [[1, 'a']] } }), /msg\.sam2\.points\[0\]: .*pair of finite numbers/],
+      ['labels whose count differs', () => ({ payload: tinyJpeg, sam2: { points: [[1, 1], [2, 2]], labels: [1] } }), /msg\.sam2\.labels: has 1 labels for 2 points/],
+      ['NaN in a box', () => ({ payload: tinyJpeg, sam2: { box: [0, 0, NaN, 5] } }), /msg\.sam2\.box: .*four finite numbers/],
+      ['a point outside the image', () => ({ payload: tinyJpeg, sam2: { points: [[400, 10]] } }), /msg\.sam2\.points\[0\]: .*outside the image/],
+      ['an inverted box', () => ({ payload: tinyJpeg, sam2: { box: [100, 100, 10, 10] } }), /msg\.sam2\.box: .*inverted/],
+      ['a maskInput of the wrong size', () => ({ payload: tinyJpeg, sam2: { maskInput: [1, 2, 3] } }), /msg\.sam2\.maskInput: has 3 values/],
+      ['msg.sam2 that is not an object', () => ({ payload: tinyJpeg, sam2: 'points please' }), /msg\.sam2: is string/],
+      ['an unknown format', () => ({ payload: tinyJpeg, sam2: { format: 'gif' } }), /msg\.sam2\.format: is "gif"/],
+    ];
+    for (const [what, message, words] of table) {
+      it(what, async () => {
+        await load({ points: [{ x: 10, y: 10, label: 1 }] });
+        const sentBefore = server.requests.length;
+        const caught = nextMessage('caught');
+        helper.getNode('seg').receive(message());
+        assert.match((await caught).error!.message, words);
+        assert.equal(server.requests.length, sentBefore, 'nothing was sent');
+        const out = nextMessage('out');
+        helper.getNode('seg').receive({ payload: tinyJpeg });
+        assert.equal((await out).masks.length, 3);
+      });
+    }
+  });
+
   it('keeps the token out of messages, errors and statuses', async () => {
     await load({ points: [{ x: 320, y: 240, label: 1 }] });
     const seen: string[] = [];
