@@ -12,29 +12,12 @@ import { spawn } from 'node:child_process';
 import { deepStrictEqual } from 'node:assert';
 import { decodeSegmentResponse, type DecodeOptions, type DecodedResponse } from '../nodes/lib/decode-response';
 import type { BenchRow, Report } from './run';
+import { pyFloatRepr } from '../nodes/local-server/python-repr';
 
 const CHUNK = 64 * 1024;
 /** Distinct rows per mask; body rows repeat them in bands, which the decoder cannot exploit. */
 const ROW_POOL = 64;
 const MB = 1e6;
-
-/** Python's repr of a double: shortest round-trip digits, `1e-05` exponents, `3.0` for integral values. */
-export function pythonRepr(x: number): string {
-  if (Number.isNaN(x)) return 'nan';
-  if (x === Infinity) return 'inf';
-  if (x === -Infinity) return '-inf';
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const [mantissa, expText] = x.toExponential().split('e');
-  const e = Number(expText);
-  const sign = x < 0 ? '-' : '';
-  const digits = mantissa.replace('-', '').replace('.', '');
-  if (e < -4 || e >= 16) {
-    const frac = digits.length > 1 ? `.${digits.slice(1)}` : '';
-    return `${sign}${digits[0]}${frac}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
-  }
-  if (e < 0) return `${sign}0.${'0'.repeat(-e - 1)}${digits}`;
-  return `${sign}${digits.slice(0, e + 1).padEnd(e + 1, '0')}.${digits.slice(e + 1) || '0'}`;
-}
 
 /** A logit at relative position (u, v) of mask k: a blob, strongly negative far from it, with some texture. */
 function logit(k: number, u: number, v: number): number {
@@ -72,7 +55,7 @@ function print(a: Answer): Printed {
       const row: string[] = new Array(a.width);
       for (let x = 0; x < a.width; x++) {
         const value = logit(k, (x + 0.5) / a.width, v);
-        row[x] = a.binary ? (value > 0 ? '1.0' : '0.0') : pythonRepr(value);
+        row[x] = a.binary ? (value > 0 ? '1.0' : '0.0') : pyFloatRepr(value);
       }
       pool.push(enc(`[${row.join(', ')}]`));
     }
@@ -83,7 +66,7 @@ function print(a: Answer): Printed {
     const lines: string[] = [];
     for (let y = 0; y < 256; y++) {
       const row: string[] = [];
-      for (let x = 0; x < 256; x++) row.push(pythonRepr(logit(k, (x + 0.5) / 256, (y + 0.5) / 256)));
+      for (let x = 0; x < 256; x++) row.push(pyFloatRepr(logit(k, (x + 0.5) / 256, (y + 0.5) / 256)));
       lines.push(`[${row.join(', ')}]`);
     }
     masks.push(`[${lines.join(', ')}]`);
@@ -97,7 +80,7 @@ const OPEN_MASKS = enc('{"masks": "[');
 const SEPARATOR = enc(', ');
 const OPEN_LIST = enc('[');
 const CLOSE_LIST = enc(']');
-const SCORES = enc(`]", "scores": "[${[0.953125, 0.8740234375, 0.5126953125].map(pythonRepr).join(', ')}]", "logits": "`);
+const SCORES = enc(`]", "scores": "[${[0.953125, 0.8740234375, 0.5126953125].map(pyFloatRepr).join(', ')}]", "logits": "`);
 const END = enc('"}');
 
 /** The answer's bytes in order, as pieces of any size. */

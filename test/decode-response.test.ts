@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { decodeSegmentResponse, type DecodeOptions, type DecodedResponse } from '../nodes/lib/decode-response';
 import { Sam2DecodeError } from '../nodes/lib/errors';
-import { pythonRepr } from '../bench/decode.bench';
+import { pyFloatRepr } from '../nodes/local-server/python-repr';
 
 type Nested = number | string | Nested[];
 
 /** Python's str() of a nested list: numbers in Python's repr, strings as raw tokens. */
 function py(x: Nested): string {
-  if (typeof x === 'number') return pythonRepr(x);
+  if (typeof x === 'number') return pyFloatRepr(x);
   if (typeof x === 'string') return x;
   return `[${x.map(py).join(', ')}]`;
 }
