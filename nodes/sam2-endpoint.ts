@@ -5,6 +5,7 @@
 import type { NodeAPI, NodeDef } from '@node-red/registry';
 import { Sam2Client } from './lib/client';
 import { clientOptions, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
+import { registerEditorRoutes } from './editor-api';
 
 export = function register(RED: NodeAPI): void {
   function Sam2Endpoint(this: Sam2EndpointNode, config: NodeDef & EndpointSettings) {
@@ -21,6 +22,7 @@ export = function register(RED: NodeAPI): void {
       void (this.client?.close() ?? Promise.resolve()).finally(done);
     });
   }
+  registerEditorRoutes(RED);
   RED.nodes.registerType<Sam2EndpointNode, NodeDef & EndpointSettings, object, EndpointCredentials>('sam2-endpoint', Sam2Endpoint, {
     credentials: { token: { type: 'password' } },
   });

@@ -9,6 +9,7 @@ import { FrameQueue, type DropReason, type QueuePolicy } from './lib/frame-queue
 import type { RetryInfo } from './lib/client';
 import { buildOutput, outputChoice, readOverrides, requestOptions, type SegmentSettings } from './segment-message';
 import type { Sam2EndpointNode } from './endpoint-settings';
+import { attachEditor, registerEditorRoutes } from './editor-api';
 
 interface SegmentConfig extends NodeDef, SegmentSettings {
   endpoint: string;
@@ -41,6 +42,7 @@ export = function register(RED: NodeAPI): void {
   function Sam2Segment(this: Node, config: SegmentConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
+    const editor = attachEditor(RED, node, config);
     const endpoint = RED.nodes.getNode(config.endpoint) as Sam2EndpointNode | null;
     const property = config.property || 'payload';
     const closing = new AbortController();
@@ -86,6 +88,7 @@ export = function register(RED: NodeAPI): void {
         const choice = outputChoice(config, overrides);
         const field = `msg.${property}`;
         const bytes = imageBytes(RED.util.getMessageProperty(msg, property), field);
+        editor.frame(bytes);
         const result = await endpoint.client.segment(bytes, prompts, {
           signal: closing.signal,
           imageField: field,
@@ -93,6 +96,7 @@ export = function register(RED: NodeAPI): void {
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
             node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
         });
+        editor.answer(bytes, result);
         const output = await buildOutput(result, config, choice, () => uprightImage(bytes));
         if (closing.signal.aborted) return done();
         const { maskInput: _sent, ...sentPrompts } = prompts;
@@ -132,11 +136,13 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (msg, send, done) => queue.push({ msg, send, done }));
     node.on('close', (_removed: boolean, done: () => void) => {
       closing.abort();
+      editor.close();
       void queue.close().finally(() => {
         node.status({});
         done();
       });
     });
   }
+  registerEditorRoutes(RED);
   RED.nodes.registerType('sam2-segment', Sam2Segment);
 };
