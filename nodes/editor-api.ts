@@ -186,12 +186,18 @@ class RouteError extends Error {
   }
 }
 
+/** `application/json` and `application/<anything>+json`. */
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+
 /**
  * The JSON body. Node-RED's admin app parses `application/json` itself, up to `apiMaxLength`
- * (5 MB unless set); a photo is bigger, so the dialog sends its own content type, which
- * Node-RED leaves unread for us.
+ * (5 MB unless set); a photo is bigger, so the dialog sends its own `+json` type, which
+ * Node-RED leaves unread for us. Other types are refused, even those Node-RED has parsed: a
+ * web page may post text or form data to this machine without the browser asking first, but
+ * not JSON.
  */
 async function jsonBody(req: Request, limit: number): Promise<Record<string, unknown>> {
+  if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) throw new RouteError(415, 'Send the request as JSON');
   let body: unknown = req.body;
   if (!req.readableEnded) {
     const chunks: Buffer[] = [];

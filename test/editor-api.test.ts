@@ -23,7 +23,7 @@ interface Published {
 
 /**
  * The parts of Node-RED the editor routes use, over a real Express app set up as Node-RED's
- * admin app is (JSON bodies parsed up to 5 MB before any route).
+ * admin app is (JSON and form bodies parsed up to 5 MB before any route).
  */
 class FakeRuntime {
   readonly app = express();
@@ -39,6 +39,7 @@ class FakeRuntime {
 
   constructor() {
     this.app.use(express.json({ limit: '5mb' }));
+    this.app.use(express.urlencoded({ limit: '5mb', extended: true }));
     this.RED = {
       httpAdmin: this.app,
       auth: {
@@ -309,8 +310,23 @@ describe('editor API', function () {
       const outside = await runtime.request('POST', '/sam2-segment/seg/try', { endpoint: 'ep', points: [[500, 10]], labels: [1] });
       assert.equal(outside.status, 400);
       assert.match(outside.json().error, /prompts\.points\[0\]: \[500, 10\] lies outside the image.*320x180/);
-      const notJson = await runtime.request('POST', '/sam2-segment/seg/try', undefined);
-      assert.equal(notJson.status, 400);
+      const empty = await runtime.request('POST', '/sam2-segment/seg/try', undefined);
+      assert.equal(empty.status, 415);
+      const broken = await fetch(`${runtime.url}/sam2-segment/seg/try`, { method: 'POST', headers: { 'content-type': TRY_TYPE }, body: '{"endpoint":' });
+      assert.deepEqual([broken.status, await broken.json()], [400, { error: 'The request body is not JSON' }]);
+    });
+
+    it('refuses bodies a web page could send without the browser asking first', async () => {
+      attach('seg');
+      deployEndpoint('ep');
+      const runs = sam2.requests.length;
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+        const res = await fetch(`${runtime.url}/sam2-segment/seg/try`, { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify({ endpoint: 'ep', points: [[1, 1]] }) });
+        assert.equal(res.status, 415, type);
+      }
+      const test = await fetch(`${runtime.url}/sam2-endpoint/test`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ settings: { service: 'custom', url: sam2.url } }) });
+      assert.equal(test.status, 415);
+      assert.equal(sam2.requests.length, runs, 'nothing reached the SAM2 server');
     });
 
     it('passes on what the SAM2 server said when it refuses', async () => {
