@@ -261,6 +261,21 @@ describe('the editor in Chromium', function () {
     const boxFields = await Promise.all(['x1', 'y1', 'x2', 'y2'].map((k) => page.locator(`#sam2-segment-box-${k}`).inputValue()));
     boxFields.forEach((v, i) => assertNear(Number(v), clicked.box[i], `box ${['x1', 'y1', 'x2', 'y2'][i]}`));
     await screenshot('prompts-placed');
+
+    // A right-click is a background point too; the table's bin removes it.
+    await canvas().click({ position: spot(1200, 650), button: 'right' });
+    await rows.nth(2).waitFor();
+    assert.equal(await rows.nth(2).locator('.sam2-segment-point-label option:checked').textContent(), 'background');
+    await rows.nth(2).locator('button').click();
+    await rows.nth(2).waitFor({ state: 'detached' });
+
+    // Relative coordinates are fractions of the frame's size, and back again.
+    await page.selectOption('#node-input-coordinates', 'relative');
+    const relative = await row(0);
+    assert.equal(relative.x, Math.round((first.x / scene.width) * 10000) / 10000);
+    assert.equal(relative.y, Math.round((first.y / scene.height) * 10000) / 10000);
+    await page.selectOption('#node-input-coordinates', 'pixels');
+    assert.deepEqual(await row(0), first);
   });
 
   it('tells the user to deploy before Try can use a new endpoint', async () => {
