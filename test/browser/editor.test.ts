@@ -23,7 +23,12 @@ declare const document: {
   getElementById(id: string): (PageCanvas & { textContent: string | null }) | null;
   querySelector(selector: string): { textContent: string | null } | null;
 };
-declare const window: { RED: { nodes: { filterNodes(filter: object): Array<{ id: string }>; filterLinks(filter: object): unknown[] } } };
+declare const window: {
+  RED: {
+    nodes: { filterNodes(filter: object): Array<{ id: string }>; filterLinks(filter: object): unknown[]; node(id: string): { valid: boolean } | null };
+    view: { importNodes(nodes: object[]): void };
+  };
+};
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(PACKAGE_ROOT, 'test-results', 'screenshots');
@@ -422,5 +427,16 @@ describe('the editor in Chromium', function () {
     const seg = (await savedFlows()).find((n) => n.id === segId)!;
     assert.equal(seg.preview, false);
     assert.deepEqual(pageErrors, [], 'no script errors in the editor');
+  });
+
+  it('takes flows written by hand, with only the properties they need, as valid', async () => {
+    const valid = await page.evaluate(() => {
+      window.RED.view.importNodes([
+        { id: 'hand-ep', type: 'sam2-endpoint', service: 'custom', url: 'http://127.0.0.1:8000' },
+        { id: 'hand-seg', type: 'sam2-segment', endpoint: 'hand-ep', x: 300, y: 300, wires: [[]] },
+      ]);
+      return ['hand-ep', 'hand-seg'].map((id) => window.RED.nodes.node(id)?.valid);
+    });
+    assert.deepEqual(valid, [true, true]);
   });
 });
