@@ -3,12 +3,27 @@ export interface MaskStats {
   area: number;
   /** `[x1, y1, x2, y2]`, x2 and y2 one past the last foreground pixel; `[0, 0, 0, 0]` when empty. */
   bbox: [number, number, number, number];
-  /** Mean foreground pixel centre `[x, y]`, or null when empty. */
+  /** Mean foreground pixel centre `[x, y]` (pixel x spans x..x+1), or null when empty. */
   centroid: [number, number] | null;
 }
 
+/**
+ * Every encoder starts here: a mask read with the wrong width would give a plausible but
+ * wrong picture rather than an error, so a size that does not add up must stop the work.
+ */
+export function checkMaskSize(mask: Uint8Array, width: number, height: number): void {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) {
+    throw new RangeError(`mask size must be whole numbers of pixels, got ${width}x${height}`);
+  }
+  if (mask.length !== width * height) {
+    throw new RangeError(
+      `mask has ${mask.length} values but ${width}x${height} needs ${width * height}: pass the width and height the mask was made at`,
+    );
+  }
+}
+
 export function maskStats(mask: Uint8Array, width: number, height: number): MaskStats {
-  if (mask.length !== width * height) throw new RangeError(`mask has ${mask.length} values, not ${width}x${height}`);
+  checkMaskSize(mask, width, height);
   let area = 0;
   let sumX = 0;
   let sumY = 0;
