@@ -1,0 +1,195 @@
+/**
+ * Pictures of a mask on its image: the whole image with the object tinted and outlined,
+ * for dashboards and image-output nodes, and the object alone, cropped to its box with the
+ * mask as alpha, for a shop listing or a compositing step.
+ */
+import sharp from 'sharp';
+import { Sam2InputError } from './errors';
+import { checkMaskSize, maskStats } from './mask-stats';
+
+export interface OverlayOptions {
+  /** `#rrggbb`; default `#ff3b30`, a red that stands out on most photos. */
+  color?: string;
+  /** Of the tint, 0 (none) to 1 (solid); default 0.5. */
+  opacity?: number;
+  /** Width in pixels of a solid line just inside the mask's edge; 0 for none; default 2. */
+  outline?: number;
+  /** Default `jpeg`. */
+  format?: 'jpeg' | 'png';
+}
+
+interface OverlaySettings {
+  rgb: [number, number, number];
+  opacity: number;
+  outline: number;
+  format: 'jpeg' | 'png';
+}
+
+/**
+ * PNG output of photos at zlib level 3: level 1 is half as fast again but a third bigger,
+ * level 6 twice as slow for 5% less (1080p photo, measured).
+ */
+const PNG_OPTIONS = { compressionLevel: 3, adaptiveFiltering: false } as const;
+
+/** Every option checked before any pixel is read, with the node's own names for them. */
+export function overlaySettings(options: OverlayOptions = {}): OverlaySettings {
+  const color = options.color ?? '#ff3b30';
+  const hex = typeof color === 'string' ? /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color) : null;
+  if (!hex) throw new Sam2InputError('overlayColor', `must be a colour like #ff3b30, got ${JSON.stringify(color)}`, 'Use # and six hex digits: red, green, blue');
+  const opacity = options.opacity ?? 0.5;
+  if (typeof opacity !== 'number' || !(opacity >= 0 && opacity <= 1)) {
+    throw new Sam2InputError('overlayOpacity', `must be a number from 0 to 1, got ${String(opacity)}`, 'Use e.g. 0.5 for a half-transparent tint, 0 for an outline alone');
+  }
+  const outline = options.outline ?? 2;
+  if (!Number.isInteger(outline) || outline < 0) {
+    throw new Sam2InputError('overlayOutline', `must be a whole number of pixels, 0 or more, got ${String(outline)}`, 'Use e.g. 2, or 0 for no outline');
+  }
+  const format = options.format ?? 'jpeg';
+  if (format !== 'jpeg' && format !== 'png') throw new Sam2InputError('overlayFormat', `must be jpeg or png, got ${JSON.stringify(format)}`, 'Use jpeg for small files, png for exact pixels');
+  return { rgb: [parseInt(hex[1], 16), parseInt(hex[2], 16), parseInt(hex[3], 16)], opacity, outline, format };
+}
+
+/**
+ * The image with the mask tinted: each masked pixel moves `opacity` of the way to the
+ * colour, and the outline is the colour itself. Transparent parts of the image are shown
+ * on white, as a JPEG has no alpha.
+ *
+ * Blending the decoded pixels here and encoding once was measured against compositing a
+ * full-size RGBA layer with sharp: 41 ms against 48 ms per 1080p JPEG, since the layer
+ * costs as much to build as the blend and libvips then blends every pixel, not only the
+ * object's.
+ */
+export async function renderOverlay(image: Buffer, mask: Uint8Array, width: number, height: number, options: OverlayOptions = {}): Promise<Buffer> {
+  checkMaskSize(mask, width, height);
+  const { rgb, opacity, outline, format } = overlaySettings(options);
+  const { data, info } = await sharp(image).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  checkImageSize(info.width, info.height, width, height);
+  const { area, bbox } = maskStats(mask, width, height);
+  if (area) tint(data, mask, width, bbox, rgb, opacity, outline);
+  const out = sharp(data, { raw: { width, height, channels: 3 } });
+  return (format === 'png' ? out.png(PNG_OPTIONS) : out.jpeg()).toBuffer();
+}
+
+/** An RGBA PNG of the object alone: the mask's box cut from the image, alpha 255 on the mask and 0 off it. */
+export async function renderCutout(image: Buffer, mask: Uint8Array, width: number, height: number): Promise<Buffer> {
+  checkMaskSize(mask, width, height);
+  const { area, bbox } = maskStats(mask, width, height);
+  if (!area) throw new Sam2InputError('cutout', 'the mask is empty, so there is no object to cut out', 'Check that the prompt points at the object, or turn the cut-out off');
+  const meta = await sharp(image).metadata();
+  checkImageSize(meta.width, meta.height, width, height);
+  const [x1, y1, x2, y2] = bbox;
+  const w = x2 - x1;
+  const h = y2 - y1;
+  // Raw output is always sRGB with three bands here, grey or CMYK input included, which
+  // an RGBA PNG needs; joinChannel would keep a grey image grey.
+  const rgb = await sharp(image).extract({ left: x1, top: y1, width: w, height: h }).removeAlpha().raw().toBuffer();
+  const rgba = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0, i = (y1 + y) * width + x1, p = y * w * 3, q = y * w * 4; x < w; x++, i++, p += 3, q += 4) {
+      // Off the mask the colour stays 0 as well as the alpha: it is never seen, and
+      // uniform bytes compress to nothing.
+      if (!mask[i]) continue;
+      rgba[q] = rgb[p];
+      rgba[q + 1] = rgb[p + 1];
+      rgba[q + 2] = rgb[p + 2];
+      rgba[q + 3] = 255;
+    }
+  }
+  return sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).png(PNG_OPTIONS).toBuffer();
+}
+
+function checkImageSize(imageWidth: number | undefined, imageHeight: number | undefined, width: number, height: number): void {
+  if (imageWidth !== width || imageHeight !== height) {
+    throw new Sam2InputError(
+      'image',
+      `is ${imageWidth}x${imageHeight} but the mask is ${width}x${height}`,
+      'Pass the image that was segmented, upright and at full size, so that each mask pixel has its image pixel',
+    );
+  }
+}
+
+/** Blends the masked pixels of `rgb` (3 bytes a pixel) towards the colour, in place, within the mask's box. */
+function tint(
+  rgb: Buffer,
+  mask: Uint8Array,
+  width: number,
+  bbox: [number, number, number, number],
+  [r, g, b]: [number, number, number],
+  opacity: number,
+  outline: number,
+): void {
+  const [x1, y1, x2, y2] = bbox;
+  const w = x2 - x1;
+  const line = outline > 0 ? outlineInBox(mask, width, bbox, outline) : null;
+  // Weights out of 256 keep the blend in integers; opacity 1 gives the colour exactly.
+  const k = Math.round(opacity * 256);
+  const keep = 256 - k;
+  const [tr, tg, tb] = [r * k + 128, g * k + 128, b * k + 128];
+  for (let y = y1; y < y2; y++) {
+    for (let x = x1, i = y * width + x1, j = (y - y1) * w; x < x2; x++, i++, j++) {
+      if (!mask[i]) continue;
+      const p = i * 3;
+      if (line !== null && line[j]) {
+        rgb[p] = r;
+        rgb[p + 1] = g;
+        rgb[p + 2] = b;
+      } else {
+        rgb[p] = (rgb[p] * keep + tr) >> 8;
+        rgb[p + 1] = (rgb[p + 1] * keep + tg) >> 8;
+        rgb[p + 2] = (rgb[p + 2] * keep + tb) >> 8;
+      }
+    }
+  }
+}
+
+/**
+ * The outline over the mask's box (box-sized, row-major): mask pixels within `outline - 1`
+ * pixels, on both axes, of an edge pixel, which is a mask pixel with a 4-neighbour off
+ * the mask. The line stays inside the mask so that pixels off it are left as they were.
+ * The image's border is not an edge: an object cut off by the frame goes on past it.
+ * The dilation is a square one done as two sliding-window passes, so its cost does not
+ * grow with the width.
+ */
+function outlineInBox(mask: Uint8Array, width: number, bbox: [number, number, number, number], outline: number): Uint8Array {
+  const [x1, y1, x2, y2] = bbox;
+  const w = x2 - x1;
+  const h = y2 - y1;
+  const height = mask.length / width;
+  const edge = new Uint8Array(w * h);
+  for (let y = y1; y < y2; y++) {
+    for (let x = x1, i = y * width + x1, j = (y - y1) * w; x < x2; x++, i++, j++) {
+      if (!mask[i]) continue;
+      if ((x > 0 && !mask[i - 1]) || (x < width - 1 && !mask[i + 1]) || (y > 0 && !mask[i - width]) || (y < height - 1 && !mask[i + width])) {
+        edge[j] = 1;
+      }
+    }
+  }
+  const r = outline - 1;
+  if (r === 0) return edge;
+  // Horizontal pass: near[j] counts edge pixels within r columns in the same row.
+  const near = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    let count = 0;
+    for (let x = 0; x < Math.min(r, w); x++) count += edge[row + x];
+    for (let x = 0; x < w; x++) {
+      if (x + r < w) count += edge[row + x + r];
+      if (x - r - 1 >= 0) count -= edge[row + x - r - 1];
+      near[row + x] = count > 0 ? 1 : 0;
+    }
+  }
+  // Vertical pass, a row at a time with a running count per column, then kept to the mask.
+  const counts = new Int32Array(w);
+  for (let y = 0; y < Math.min(r, h); y++) for (let x = 0; x < w; x++) counts[x] += near[y * w + x];
+  const line = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const add = y + r < h ? (y + r) * w : -1;
+    const drop = y - r - 1 >= 0 ? (y - r - 1) * w : -1;
+    for (let x = 0; x < w; x++) {
+      if (add >= 0) counts[x] += near[add + x];
+      if (drop >= 0) counts[x] -= near[drop + x];
+      line[y * w + x] = counts[x] > 0 && mask[(y1 + y) * width + x1 + x] ? 1 : 0;
+    }
+  }
+  return line;
+}
