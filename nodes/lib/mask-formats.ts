@@ -2,6 +2,9 @@
 import { Sam2InputError } from './errors';
 import { maskToPng } from './mask-png';
 import { maskStats } from './mask-stats';
+import { renderCutout, renderOverlay, type OverlayOptions } from './overlay';
+import { maskToPolygons, type MaskPolygon } from './polygons';
+import { maskToRle, type CocoRle } from './rle';
 
 export type MaskFormat = 'png' | 'raw' | 'rle' | 'polygons';
 
@@ -11,32 +14,52 @@ export interface FormattedMask {
   bbox: [number, number, number, number];
   centroid: [number, number] | null;
   png?: Buffer;
+  /** The mask itself, not a copy. */
   raw?: { data: Uint8Array; width: number; height: number };
-  rle?: { size: [number, number]; counts: string };
-  polygons?: unknown[];
+  rle?: CocoRle;
+  polygons?: MaskPolygon[];
   overlay?: Buffer;
   cutout?: Buffer;
 }
 
 export interface FormatOptions {
   format: MaskFormat;
+  /** For polygons; see maskToPolygons. */
   tolerance?: number;
-  overlay?: false | { color?: string; opacity?: number; outline?: number; format?: 'jpeg' | 'png' };
+  overlay?: false | OverlayOptions;
+  /** Absent from the result when the mask is empty: there is nothing to cut out. */
   cutout?: boolean;
+  /** The upright image the mask was made from, at the mask's size; needed for overlay and cutout. */
   image?: Buffer;
 }
 
 export async function formatMask(mask: Uint8Array, width: number, height: number, score: number, options: FormatOptions): Promise<FormattedMask> {
   const out: FormattedMask = { score, ...maskStats(mask, width, height) };
-  switch (options.format) {
+  const { format, image } = options;
+  const cutout = Boolean(options.cutout) && out.area > 0;
+  if ((options.overlay || cutout) && !image) {
+    throw new Sam2InputError(options.overlay ? 'overlay' : 'cutout', 'needs the image the mask was made from', 'Pass it as image, upright and at the mask\'s size');
+  }
+  // The encoders that run on sharp's threads go at once rather than one after another.
+  const work: Array<Promise<unknown>> = [];
+  switch (format) {
     case 'png':
-      out.png = await maskToPng(mask, width, height);
+      work.push(maskToPng(mask, width, height).then((png) => (out.png = png)));
       break;
     case 'raw':
       out.raw = { data: mask, width, height };
       break;
+    case 'rle':
+      out.rle = maskToRle(mask, width, height);
+      break;
+    case 'polygons':
+      work.push(maskToPolygons(mask, width, height, { tolerance: options.tolerance }).then((polygons) => (out.polygons = polygons)));
+      break;
     default:
-      throw new Sam2InputError('format', `${options.format} is not available yet`, 'Use png or raw');
+      throw new Sam2InputError('format', `is ${JSON.stringify(format)}`, 'Use one of png, raw, rle, polygons');
   }
+  if (options.overlay) work.push(renderOverlay(image as Buffer, mask, width, height, options.overlay).then((overlay) => (out.overlay = overlay)));
+  if (cutout) work.push(renderCutout(image as Buffer, mask, width, height).then((buffer) => (out.cutout = buffer)));
+  await Promise.all(work);
   return out;
 }
