@@ -7,7 +7,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@no
 import { imageBytes, uprightImage } from './lib/image-input';
 import { FrameQueue, type DropReason, type QueuePolicy } from './lib/frame-queue';
 import type { RetryInfo } from './lib/client';
-import { buildOutput, outputChoice, readOverrides, requestOptions, type SegmentSettings } from './segment-message';
+import { buildOutput, outputChoice, perObject, readOverrides, requestOptions, type SegmentSettings } from './segment-message';
 import type { Sam2EndpointNode } from './endpoint-settings';
 import { attachEditor, registerEditorRoutes } from './editor-api';
 
@@ -84,22 +84,31 @@ export = function register(RED: NodeAPI): void {
         if (!endpoint) throw new Error('sam2-segment has no sam2-endpoint: open the node and choose or add one');
         if (!endpoint.client) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
         const overrides = readOverrides(msg.sam2);
-        const prompts = requestOptions(config, overrides);
+        const several = overrides.objects !== undefined;
+        const objects = perObject(overrides).map(({ overrides: own, field }) => ({ prompts: requestOptions(config, own), field }));
         const choice = outputChoice(config, overrides);
         const field = `msg.${property}`;
         const bytes = imageBytes(RED.util.getMessageProperty(msg, property), field);
         editor.frame(bytes);
-        const result = await endpoint.client.segment(bytes, prompts, {
-          signal: closing.signal,
-          imageField: field,
-          promptsField: 'msg.sam2',
-          onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
-            node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
-        });
+        const client = endpoint.client;
+        // One request per object, run together: the endpoint's concurrency bound still holds.
+        const results = await Promise.all(
+          objects.map(({ prompts, field: promptsField }) =>
+            client.segment(bytes, prompts, {
+              signal: closing.signal,
+              imageField: field,
+              promptsField,
+              onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
+                node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
+            }),
+          ),
+        );
+        const result = results[0];
         editor.answer(bytes, result);
-        const output = await buildOutput(result, config, choice, () => uprightImage(bytes));
+        const outputs = await Promise.all(results.map((r) => buildOutput(r, config, choice, () => uprightImage(bytes))));
         if (closing.signal.aborted) return done();
-        const { maskInput: _sent, ...sentPrompts } = prompts;
+        const output = outputs[0];
+        const { maskInput: _sent, ...sentPrompts } = objects[0].prompts;
         const out = msg as NodeMessageInFlow & Record<string, unknown>;
         out.image = RED.util.getMessageProperty(msg, property);
         out.payload = output.payload;
@@ -107,12 +116,16 @@ export = function register(RED: NodeAPI): void {
         out.scores = output.scores;
         if (output.overlay) out.overlay = output.overlay;
         if (output.cutout) out.cutout = output.cutout;
+        if (several) {
+          out.payload = outputs.map((o) => o.payload);
+          out.objects = outputs.map(({ logits: _logits, ...o }) => o);
+        }
         out.sam2 = {
-          ...sentPrompts,
-          modelId: prompts.modelId || endpoint.client.modelId,
+          ...(several ? { objects: objects.map(({ prompts: { maskInput: _m, ...p } }) => p) } : sentPrompts),
+          modelId: objects[0].prompts.modelId || client.modelId,
           width: result.width,
           height: result.height,
-          logits: output.logits,
+          logits: several ? outputs.map((o) => o.logits) : output.logits,
           timeMs: Date.now() - started,
           ...(droppedSinceSent ? { dropped: droppedSinceSent } : {}),
         };

@@ -44,6 +44,7 @@ export interface MessageOverrides {
   format?: unknown;
   select?: unknown;
   threshold?: unknown;
+  objects?: unknown;
 }
 
 const FORMATS: readonly MaskFormat[] = ['png', 'raw', 'rle', 'polygons'];
@@ -65,6 +66,25 @@ export function readOverrides(value: unknown): MessageOverrides {
     throw new Sam2InputError('msg.sam2', `is ${Array.isArray(value) ? 'an array' : typeof value}`, 'Set msg.sam2 to an object such as { points: [[x, y]], labels: [1] }, or remove it');
   }
   return value as MessageOverrides;
+}
+
+/**
+ * `msg.sam2.objects`: one request per object (the API takes one box), each object's prompts
+ * over the message's other overrides. Absent: one request with `msg.sam2` itself.
+ */
+export function perObject(overrides: MessageOverrides): Array<{ overrides: MessageOverrides; field: string }> {
+  if (overrides.objects === undefined) return [{ overrides, field: 'msg.sam2' }];
+  const { objects, ...shared } = overrides;
+  if (!Array.isArray(objects) || objects.length === 0) {
+    throw new Sam2InputError('msg.sam2.objects', `is ${JSON.stringify(objects)}`, 'Give a non-empty array such as [{ points: [[x, y]] }, { box: [x1, y1, x2, y2] }]');
+  }
+  return objects.map((object, i) => {
+    const field = `msg.sam2.objects[${i}]`;
+    if (!object || typeof object !== 'object' || Array.isArray(object)) {
+      throw new Sam2InputError(field, `is ${JSON.stringify(object)}`, 'Each object is { points, labels, box }');
+    }
+    return { overrides: { ...shared, ...(object as MessageOverrides) }, field };
+  });
 }
 
 /** The request's prompts: the node's own, each replaced by `msg.sam2`'s where it has one. */

@@ -153,6 +153,22 @@ describe('sam2-segment in a Node-RED flow', function () {
     });
   }
 
+  it('segments several objects in one message, one request each, results in the same order', async () => {
+    const [a, b] = scene.objects;
+    await load();
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { multimask: false, objects: [{ points: [b.point] }, { box: a.box }] } });
+    const msg = (await out) as OutMsg & { objects: Array<{ masks: OutMsg['masks'] }>; payload: Buffer[] };
+    assert.equal(msg.objects.length, 2);
+    assert.equal(msg.payload.length, 2);
+    const sent = server.requests.slice(-2).map((r) => r.fields);
+    assert.ok(sent.some((f) => f.point_coords === JSON.stringify([b.point]) && !f.box));
+    assert.ok(sent.some((f) => f.box === JSON.stringify(a.box) && !f.point_coords));
+    assert.ok(iou((await pngMask(msg.payload[0])).mask, b.mask) > 0.8, 'first result is the first object');
+    assert.ok(iou((await pngMask(msg.payload[1])).mask, a.mask) > 0.8, 'second result is the second object');
+    assert.equal((msg.sam2.logits as unknown as Float32Array[][]).length, 2);
+  });
+
   describe('bad input: a clear error naming the field, no request sent, and the next message still works', () => {
     let tinyJpeg: Buffer;
     before(async () => {
