@@ -24,9 +24,12 @@ declare const document: {
   querySelector(selector: string): { textContent: string | null } | null;
 };
 declare const window: {
+  /** Set by deploy() below: resolves when the editor hears the deploy succeed. */
+  sam2Deployed?: Promise<void>;
   RED: {
+    events: { on(event: string, handler: () => void): void; off(event: string, handler: () => void): void };
     nodes: { filterNodes(filter: object): Array<{ id: string }>; filterLinks(filter: object): unknown[]; node(id: string): { valid: boolean } | null };
-    view: { importNodes(nodes: object[]): void };
+    view: { importNodes(nodes: object[], options: { touchImport: boolean }): void };
   };
 };
 
@@ -85,9 +88,19 @@ describe('the editor in Chromium', function () {
     return res.json<{ flows: SavedNode[] }>().flows;
   }
 
+  /** Presses Deploy and waits for the editor to hear that the runtime took the flows. */
   async function deploy(): Promise<void> {
+    await page.evaluate(() => {
+      window.sam2Deployed = new Promise((resolve) => {
+        const heard = () => {
+          window.RED.events.off('deploy', heard);
+          resolve();
+        };
+        window.RED.events.on('deploy', heard);
+      });
+    });
     await page.click('#red-ui-header-button-deploy');
-    await page.waitForSelector('#red-ui-header-button-deploy.disabled');
+    await page.evaluate(() => window.sam2Deployed);
   }
 
   async function openDialog(id: string): Promise<void> {
@@ -434,9 +447,23 @@ describe('the editor in Chromium', function () {
       window.RED.view.importNodes([
         { id: 'hand-ep', type: 'sam2-endpoint', service: 'custom', url: 'http://127.0.0.1:8000' },
         { id: 'hand-seg', type: 'sam2-segment', endpoint: 'hand-ep', x: 300, y: 300, wires: [[]] },
-      ]);
+        // Placed where written, not attached to the mouse as a paste is.
+      ], { touchImport: true });
       return ['hand-ep', 'hand-seg'].map((id) => window.RED.nodes.node(id)?.valid);
     });
     assert.deepEqual(valid, [true, true]);
+    // Their dialogs show the defaults the runtime applies, and Done keeps them valid.
+    await openDialog('hand-seg');
+    assert.equal(await page.locator('#node-input-property').inputValue(), 'payload');
+    assert.equal(await page.locator('#node-input-multimask').isChecked(), true);
+    await page.click('#node-input-btn-endpoint-edit');
+    await page.locator('#node-config-dialog-ok').click({ trial: true });
+    assert.equal(await page.locator('#node-config-input-efficient').isChecked(), true);
+    assert.equal(await page.locator('#node-config-input-timeout').getAttribute('placeholder'), '120');
+    await page.click('#node-config-dialog-cancel');
+    await page.waitForSelector('#node-config-dialog-ok', { state: 'detached' });
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
+    assert.equal(await page.evaluate(() => window.RED.nodes.node('hand-seg')?.valid), true);
   });
 });
