@@ -373,6 +373,7 @@ describe('the editor in Chromium', function () {
 
     await page.locator('#sam2-segment-masks button').nth(2).click();
     assert.equal(await page.locator('#sam2-segment-masks button.selected').innerText(), buttons[2]);
+    assert.match(await page.locator('#sam2-segment-status').innerText(), new RegExp(`^Mask 3: score ${scores[2].toFixed(2)}, \\d+ px$`));
     await screenshot('try-third-mask');
     await page.click('#node-dialog-cancel');
     await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
