@@ -340,7 +340,10 @@ export function registerEditorRoutes(RED: NodeAPI): void {
     route(RED, async (req, res) => {
       const body = await jsonBody(req, 64 * 1024);
       const settings = (body.settings ?? {}) as EndpointSettings;
-      const stored = typeof body.id === 'string' ? (RED.nodes.getCredentials(body.id) as { token?: string } | undefined) : undefined;
+      // Only an endpoint's own token: the id comes from the browser, and another node's
+      // credentials must not be sent to a URL typed in this dialog.
+      const own = typeof body.id === 'string' && (RED.nodes.getNode(body.id) as Node | null)?.type === 'sam2-endpoint';
+      const stored = own ? (RED.nodes.getCredentials(body.id as string) as { token?: string } | undefined) : undefined;
       const token = typeof body.token === 'string' && body.token !== STORED_PASSWORD ? body.token : (stored?.token ?? '');
       res.json(await testEndpoint(settings, token));
     }),
@@ -356,7 +359,7 @@ function asRouteError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
-export interface EndpointTestResult {
+interface EndpointTestResult {
   ok: boolean;
   /** Whether anything answered; null when the settings stopped the test before it was sent. */
   reachable: boolean | null;
@@ -425,7 +428,7 @@ const MODEL_MISMATCH = /configured with (\S+?) but called with (\S+?)\.?$/;
  * Sends one small image with a point at its centre, with the unsaved settings from the dialog,
  * and says in words what worked and what to change. Never retried: the user waits for it.
  */
-export async function testEndpoint(settings: EndpointSettings, token: string): Promise<EndpointTestResult> {
+async function testEndpoint(settings: EndpointSettings, token: string): Promise<EndpointTestResult> {
   const started = Date.now();
   const say = (result: Omit<EndpointTestResult, 'timeMs'>): EndpointTestResult => {
     const hide = (text: string) => (token ? text.split(token).join('•••') : text);

@@ -454,6 +454,7 @@ describe('editor API', function () {
     it('uses the stored token when none was typed, or when the field shows the stored one', async () => {
       const guarded = await startLocalServer({ token: TOKEN });
       try {
+        runtime.nodes.set('ep', { id: 'ep', type: 'sam2-endpoint' });
         runtime.credentials.set('ep', { token: TOKEN });
         for (const body of [{ id: 'ep' }, { id: 'ep', token: '__PWRD__' }]) {
           const { answer, text } = await test({ ...body, settings: { service: 'custom', url: guarded.url } });
@@ -464,6 +465,19 @@ describe('editor API', function () {
         // An emptied field means no token, whatever is stored.
         const { answer } = await test({ id: 'ep', token: '', settings: { service: 'custom', url: guarded.url } });
         assert.equal(answer.tokenAccepted, false);
+      } finally {
+        await guarded.close();
+      }
+    });
+
+    it('sends no other node\'s stored token', async () => {
+      const guarded = await startLocalServer({ token: TOKEN });
+      try {
+        runtime.nodes.set('broker', { id: 'broker', type: 'mqtt-broker' });
+        runtime.credentials.set('broker', { token: TOKEN });
+        const { answer } = await test({ id: 'broker', settings: { service: 'custom', url: guarded.url } });
+        assert.equal(answer.tokenAccepted, false);
+        assert.equal(guarded.requests.at(-1)!.authorization, false, 'no Authorization header went out');
       } finally {
         await guarded.close();
       }
