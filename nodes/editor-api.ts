@@ -275,6 +275,7 @@ export function registerEditorRoutes(RED: NodeAPI): void {
       if (typeof body.endpoint !== 'string' || !body.endpoint) throw new RouteError(400, 'Choose an endpoint first');
       const endpoint = RED.nodes.getNode(body.endpoint) as Sam2EndpointNode | null;
       if (!endpoint) throw new RouteError(409, 'The endpoint is not deployed yet: deploy it, then try again');
+      if (endpoint.type !== 'sam2-endpoint') throw new RouteError(400, `Node ${body.endpoint} is not a sam2-endpoint`);
       if (!endpoint.client) throw new RouteError(409, `The endpoint's settings are not usable: ${endpoint.problem}`);
       const opened = body.image !== undefined && body.image !== null && body.image !== '';
       let image: unknown = body.image;

@@ -135,7 +135,7 @@ describe('editor API', function () {
 
   function deployEndpoint(id: string, url = sam2.url, token?: string): Sam2Client {
     const client = new Sam2Client({ url, token, retries: 0 });
-    runtime.nodes.set(id, { id, client });
+    runtime.nodes.set(id, { id, type: 'sam2-endpoint', client });
     return client;
   }
 
@@ -297,9 +297,10 @@ describe('editor API', function () {
         [{ points: [[1, 1]] }, 400, /Choose an endpoint/],
         [{ endpoint: 'not-deployed', points: [[1, 1]] }, 409, /not deployed yet: deploy it/],
         [{ endpoint: 'broken', points: [[1, 1]] }, 409, /settings are not usable: CA file \/nope\.pem cannot be read/],
+        [{ endpoint: 'seg', points: [[1, 1]] }, 400, /Node seg is not a sam2-endpoint/],
         [{ endpoint: 'ep', points: [[1, 1]] }, 404, /No frame to try on/],
       ];
-      runtime.nodes.set('broken', { id: 'broken', problem: 'CA file /nope.pem cannot be read (ENOENT); check the path on the Node-RED machine' });
+      runtime.nodes.set('broken', { id: 'broken', type: 'sam2-endpoint', problem: 'CA file /nope.pem cannot be read (ENOENT); check the path on the Node-RED machine' });
       deployEndpoint('ep');
       for (const [body, status, words] of cases) {
         const res = await runtime.request('POST', '/sam2-segment/seg/try', body);
