@@ -227,13 +227,11 @@ describe('sam2-segment in a Node-RED flow', function () {
     let outputs = 0;
     helper.getNode('out').on('input', () => outputs++);
     helper.getNode('caught').on('input', () => outputs++);
-    const before = server.requests.length;
     helper.getNode('seg').receive({ payload: scene.jpeg });
     // Wait until the request is really at the server before stopping the flow.
     while (server.openConnections() === 0) await new Promise((r) => setTimeout(r, 10));
     await helper.unload();
     while (server.openConnections() > 0) await new Promise((r) => setTimeout(r, 10));
     assert.equal(outputs, 0);
-    assert.ok(server.requests.length >= before);
   });
 });
