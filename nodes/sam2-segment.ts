@@ -3,6 +3,7 @@
  * decode-response.ts reads the answer; segment-message.ts maps messages to requests and back.
  * This file is the Node-RED side only: queueing, status, and reporting every outcome.
  */
+import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@node-red/registry';
 import { imageBytes, uprightImage } from './lib/image-input';
 import { FrameQueue, type DropReason, type QueuePolicy } from './lib/frame-queue';
@@ -39,6 +40,10 @@ function shorten(text: string, max = 60): string {
 }
 
 export = function register(RED: NodeAPI): void {
+  // The example flows read their sample photos from $env('SAM2_EXAMPLES_DIR'): an imported flow
+  // cannot know where npm put this package. A value the user set is kept.
+  process.env.SAM2_EXAMPLES_DIR ??= join(__dirname, '..', '..', 'examples');
+
   function Sam2Segment(this: Node, config: SegmentConfig) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -99,7 +99,7 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
     const deploy = await request(`${base}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full' }, body: JSON.stringify(flow) });
     assert.equal(deploy.statusCode, 204, await deploy.body.text());
 
-    const image = readFileSync(join(ROOT, 'examples', 'images', 'studio-1280x720.jpg'));
+    const image = readFileSync(join(ROOT, 'examples', 'studio-1280x720.jpg'));
     let res = await request(`${base}/segment`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: image });
     // The deploy returns before the flows have started; the route answers 404 until then.
     for (let i = 0; res.statusCode === 404 && i < 100; i++) {

@@ -1,0 +1,246 @@
+/**
+ * The example flows in examples/, loaded into a Node-RED runtime exactly as the Import menu
+ * gives them (only the endpoint URL pointed at this test's local server), with Node-RED's own
+ * core nodes: each does what its comment promises, on the sample photos it ships with.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import helper from 'node-red-node-test-helper';
+import sharp from 'sharp';
+import endpointNode = require('../nodes/sam2-endpoint');
+import segmentNode = require('../nodes/sam2-segment');
+import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { rleToMask } from '../nodes/lib/rle';
+import type { CocoRle } from '../nodes/lib/rle';
+import { iou, makeScene, type Scene, type SceneObject } from './fixtures/scenes';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const coreNodes = [
+  require('@node-red/nodes/core/common/20-inject.js'),
+  require('@node-red/nodes/core/common/21-debug.js'),
+  require('@node-red/nodes/core/common/25-catch.js'),
+  require('@node-red/nodes/core/common/90-comment.js'),
+  require('@node-red/nodes/core/function/10-function.js'),
+  require('@node-red/nodes/core/function/15-change.js'),
+  require('@node-red/nodes/core/storage/10-file.js'),
+];
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+helper.init(require.resolve('node-red'));
+
+const EXAMPLES_DIR = join(__dirname, '..', '..', 'examples');
+
+interface FlowNode {
+  id: string;
+  type: string;
+  name?: string;
+  z?: string;
+  url?: string;
+  wires?: string[][];
+  [key: string]: unknown;
+}
+
+interface Mask {
+  score: number;
+  area: number;
+  bbox: number[];
+  rle?: CocoRle;
+  png?: Buffer;
+}
+
+interface ExampleMsg {
+  payload: unknown;
+  masks: Mask[];
+  objects?: Array<{ masks: Mask[] }>;
+  overlay?: Buffer;
+  sam2: { box?: number[]; objects?: Array<{ box: number[] }>; dropped?: number; logits: Float32Array[] };
+  sam2Dropped?: { reason: string; dropped: number };
+  rounds?: Array<{ score: number; area: number }>;
+}
+
+function readExample(title: string): FlowNode[] {
+  return JSON.parse(readFileSync(join(EXAMPLES_DIR, `${title}.json`), 'utf8')) as FlowNode[];
+}
+
+/** The example's node with this name (names are what a user sees, so they are what we look up). */
+function named(flow: FlowNode[], name: string): FlowNode {
+  const node = flow.find((n) => n.name === name);
+  assert.ok(node, `the example has a node named "${name}"`);
+  return node;
+}
+
+function nextInput(id: string): Promise<ExampleMsg> {
+  return new Promise((resolve) => helper.getNode(id).once('input', (msg: ExampleMsg) => resolve(msg)));
+}
+
+function object(scene: Scene, name: string): SceneObject {
+  const found = scene.objects.find((o) => o.name === name);
+  assert.ok(found, `the ${scene.name} scene has a ${name}`);
+  return found;
+}
+
+/** A mask PNG (a buffer or a file), as 0/1 per pixel. */
+async function pngMask(png: Buffer | string): Promise<{ mask: Uint8Array; width: number; height: number }> {
+  const { data, info } = await sharp(png).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+  const mask = new Uint8Array(info.width * info.height);
+  for (let i = 0; i < mask.length; i++) mask[i] = data[i * info.channels] > 127 ? 1 : 0;
+  return { mask, width: info.width, height: info.height };
+}
+
+/** How close the local server's mask comes to the object drawn: its segmenter is classical, not SAM2. */
+const MIN_IOU = 0.85;
+
+describe('example flows, as imported', function () {
+  this.timeout(60_000);
+  let server: LocalServer;
+  let studio: Scene;
+  let garden: Scene;
+  let workDir: string;
+
+  before(async () => {
+    server = await startLocalServer();
+    // The sample photos are these scenes at 1280x720; the ground-truth masks come with them.
+    [studio, garden] = await Promise.all([makeScene('studio', 1280, 720), makeScene('garden', 1280, 720)]);
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    workDir = mkdtempSync(join(tmpdir(), 'sam2-examples-'));
+    helper.settings({ fileWorkingDirectory: workDir });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    helper.settings({});
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  /** Loads an example with its endpoint pointed at this test's server (or `at`). */
+  async function load(flow: FlowNode[], at: LocalServer = server): Promise<void> {
+    const endpoint = flow.find((n) => n.type === 'sam2-endpoint');
+    assert.ok(endpoint, 'the example carries its sam2-endpoint config node');
+    assert.equal(endpoint.url, 'http://127.0.0.1:8936', 'examples point at the local server\'s default address');
+    endpoint.url = at.url;
+    await helper.load([endpointNode, segmentNode, ...coreNodes], flow);
+  }
+
+  it('ships four examples, each using sam2-segment and one shared endpoint config node', () => {
+    const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json'));
+    assert.equal(titles.length, 4);
+    const endpoints = titles.map((t) => JSON.parse(readFileSync(join(EXAMPLES_DIR, t), 'utf8')) as FlowNode[]).map((flow) => {
+      assert.ok(flow.some((n) => n.type === 'sam2-segment'), 'each example uses sam2-segment');
+      assert.ok(flow.some((n) => n.type === 'comment'), 'each example explains itself');
+      return JSON.stringify(flow.find((n) => n.type === 'sam2-endpoint'));
+    });
+    // The same id and settings everywhere, so importing a second example reuses the first's config node.
+    assert.equal(new Set(endpoints).size, 1);
+  });
+
+  it('1: segments the saved photo by its point and writes the ball\'s mask to a PNG file', async () => {
+    const flow = readExample('1 Segment a saved photo by a point');
+    await load(flow);
+    const shown = nextInput(named(flow, 'score, area, box').id);
+    helper.getNode(named(flow, 'segment the photo').id).receive({});
+    const msg = await shown;
+
+    const written = await pngMask(join(workDir, 'sam2-ball-mask.png'));
+    assert.deepEqual([written.width, written.height], [1280, 720]);
+    const ball = object(studio, 'ball');
+    assert.ok(iou(written.mask, ball.mask) >= MIN_IOU, `the file holds the ball's mask (IoU ${iou(written.mask, ball.mask).toFixed(3)})`);
+    assert.equal(msg.masks.length, 1, 'the node keeps the best mask only');
+    assert.ok(msg.masks[0].score > 0 && msg.masks[0].score <= 1);
+    const sent = server.requests.at(-1)!;
+    assert.equal(sent.fields.point_coords, '[[256,259]]', 'the point set in the node reaches the API');
+  });
+
+  it('2: keeps up with a camera faster than the endpoint, every frame answered or dropped with a reason', async () => {
+    const flow = readExample('2 Camera stream, latest frame wins');
+    // A second per answer against five frames a second: frames must be dropped, whatever the machine.
+    const slow = await startLocalServer({ faults: 'latency=1000' });
+    try {
+      await load(flow, slow);
+      await checkStream(flow);
+    } finally {
+      await helper.unload();
+      await slow.close();
+    }
+  });
+
+  async function checkStream(flow: FlowNode[]): Promise<void> {
+    const segment = helper.getNode(named(flow, 'the crate').id);
+    let read = 0;
+    const dropped: ExampleMsg[] = [];
+    const masks: ExampleMsg[] = [];
+    segment.on('input', () => read++);
+    await new Promise<void>((resolve) => {
+      const enough = (): void => {
+        if (masks.length >= 3 && dropped.length >= 1) resolve();
+      };
+      helper.getNode(named(flow, 'dropped frames').id).on('input', (msg: ExampleMsg) => {
+        dropped.push(msg);
+        enough();
+      });
+      helper.getNode(named(flow, 'crate: area, score, ms').id).on('input', (msg: ExampleMsg) => {
+        masks.push(msg);
+        enough();
+      });
+    });
+    for (const msg of dropped) assert.match(msg.sam2Dropped!.reason, /replaced by a newer frame/);
+    const concurrency = Number(flow.find((n) => n.type === 'sam2-endpoint')!.concurrency);
+    const pending = read - masks.length - dropped.length;
+    // Frames not yet answered are in flight (at most the endpoint's concurrency) or the one waiting.
+    assert.ok(pending >= 0 && pending <= concurrency + 1, `${read} read = ${masks.length} sent + ${dropped.length} dropped + ${pending} pending`);
+    const crate = object(garden, 'crate');
+    for (const msg of masks) {
+      const mask = rleToMask(msg.masks[0].rle!);
+      assert.ok(iou(mask, crate.mask) >= MIN_IOU, `each answer is the crate's mask (IoU ${iou(mask, crate.mask).toFixed(3)})`);
+    }
+    assert.ok(masks.some((m) => (m.sam2.dropped ?? 0) > 0), 'a mask says how many frames were dropped before it');
+  }
+
+  it('3: segments a Frigate box as it is, and coco-ssd boxes converted from [x, y, w, h]', async () => {
+    const flow = readExample('3 Box from a detector (Frigate, coco-ssd)');
+    await load(flow);
+    const debugId = named(flow, 'box, score, area per object').id;
+
+    let shown = nextInput(debugId);
+    helper.getNode(named(flow, 'Frigate event').id).receive({});
+    const frigate = await shown;
+    assert.deepEqual(frigate.sam2.box, [810, 130, 982, 302]);
+    assert.equal(server.requests.at(-1)!.fields.box, '[810,130,982,302]');
+    const { mask: ballMask } = await pngMask(frigate.payload as Buffer);
+    assert.ok(iou(ballMask, object(garden, 'ball').mask) >= MIN_IOU, 'the Frigate box gives the ball');
+    assert.deepEqual((await sharp(frigate.overlay!).metadata()).format, 'jpeg', 'an overlay to look at comes with it');
+
+    shown = nextInput(debugId);
+    helper.getNode(named(flow, 'coco-ssd detections').id).receive({});
+    const coco = await shown;
+    assert.deepEqual(coco.sam2.objects!.map((o) => o.box), [[269, 331, 499, 562], [794, 432, 1101, 634]]);
+    assert.equal(coco.objects!.length, 2);
+    const [ring, crate] = (await Promise.all(coco.objects!.map((o) => pngMask(o.masks[0].png!)))).map((m) => m.mask);
+    assert.ok(iou(ring, object(garden, 'ring').mask) >= MIN_IOU, 'the first detection is the ring');
+    assert.ok(iou(crate, object(garden, 'crate').mask) >= MIN_IOU, 'the second is the crate');
+  });
+
+  it('4: refines the wedge over three rounds, sending the best logits back as mask_input', async () => {
+    const flow = readExample('4 Refine a mask with its logits');
+    await load(flow);
+    const before = server.requests.length;
+    const shown = nextInput(named(flow, 'score and area per round').id);
+    helper.getNode(named(flow, 'segment the wedge').id).receive({});
+    const msg = await shown;
+
+    assert.equal(msg.rounds!.length, 3);
+    const sent = server.requests.slice(before);
+    assert.equal(sent.length, 3, 'one request per round');
+    assert.equal(sent[0].fields.mask_input, undefined, 'the first round has only the point');
+    assert.equal(sent[0].fields.multimask_output, 'true');
+    for (const later of sent.slice(1)) {
+      assert.equal(later.fields.point_coords, '[[307,598]]', 'later rounds keep the point');
+      assert.equal(later.fields.multimask_output, 'false');
+      assert.match(later.fields.mask_input ?? '', /^\[\[\[/, 'and carry the last answer\'s logits as 1x256x256');
+    }
+    const { mask: wedge } = await pngMask(msg.payload as Buffer);
+    assert.ok(iou(wedge, object(studio, 'wedge').mask) >= MIN_IOU, `the refined mask is the wedge (IoU ${iou(wedge, object(studio, 'wedge').mask).toFixed(3)})`);
+  });
+});
