@@ -1,27 +1,57 @@
 /**
  * `npm start`: the local SAM2 server (unless SAM2_URL names a real endpoint) and Node-RED
- * with this package from the working tree and a demo flow, in `.node-red-user/` inside the
- * clone. Not shipped in the npm package: it needs the repository's node-red devDependency.
+ * with this package from the working tree and the example flows, in `.node-red-user/` inside
+ * the clone. Not shipped in the npm package: it needs the repository's node-red devDependency.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startLocalServer } from './server';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 const USER_DIR = join(ROOT, '.node-red-user');
+const EXAMPLES = join(ROOT, 'examples');
 const PORT = Number(process.env.PORT || 1880);
 
-function demoFlow(url: string, service: string): object[] {
-  const image = join(ROOT, 'examples', 'images', 'studio-1280x720.jpg');
-  return [
-    { id: 'demo-tab', type: 'tab', label: 'SAM2 demo' },
-    { id: 'demo-endpoint', type: 'sam2-endpoint', name: service === 'custom' ? 'local server' : 'SAM2', service, url, modelId: 'facebook/sam2-hiera-large', timeout: 120, concurrency: 2, retries: 2, efficient: true },
-    { id: 'demo-inject', type: 'inject', z: 'demo-tab', name: 'every 5 s', repeat: '5', once: true, onceDelay: 1, topic: '', x: 120, y: 100, wires: [['demo-read']] },
-    { id: 'demo-read', type: 'file in', z: 'demo-tab', name: 'read photo', filename: image, filenameType: 'str', format: '', x: 300, y: 100, wires: [['demo-segment']] },
-    { id: 'demo-segment', type: 'sam2-segment', z: 'demo-tab', name: 'segment the teapot', endpoint: 'demo-endpoint', property: 'payload', points: [{ x: 640, y: 360, label: 1 }], box: null, multimask: true, coordinates: 'pixels', queue: 'latest', queueLimit: 10, select: 'all', format: 'png', x: 500, y: 100, wires: [['demo-debug']] },
-    { id: 'demo-debug', type: 'debug', z: 'demo-tab', name: 'scores', active: true, tosidebar: true, complete: 'scores', targetType: 'msg', x: 700, y: 100, wires: [] },
-  ];
+interface FlowNode {
+  id: string;
+  type: string;
+  url?: string;
+}
+
+/** Every example flow, each on its own tab, sharing one sam2-endpoint config node. */
+function exampleFlows(): FlowNode[] {
+  const nodes = new Map<string, FlowNode>();
+  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')).sort()) {
+    for (const node of JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as FlowNode[]) nodes.set(node.id, node);
+  }
+  return [...nodes.values()];
+}
+
+/** JSON from a file in the user dir, or `fallback` when there is none yet. */
+function readJson<T>(file: string, fallback: T): T {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : fallback;
+}
+
+/**
+ * The flows to run: the user's own from an earlier start (their edits are kept), or the
+ * examples. Either way the endpoints point at `url` and carry `token`.
+ */
+function prepareFlows(url: string, token: string | undefined): void {
+  const flowsFile = join(USER_DIR, 'flows.json');
+  const credentialsFile = join(USER_DIR, 'flows_cred.json');
+  const kept = existsSync(flowsFile);
+  const flows = readJson<FlowNode[]>(flowsFile, exampleFlows());
+  const credentials = readJson<Record<string, { token?: string }>>(credentialsFile, {});
+  for (const node of flows.filter((n) => n.type === 'sam2-endpoint')) {
+    node.url = url;
+    if (token) credentials[node.id] = { ...credentials[node.id], token };
+    else delete credentials[node.id]?.token;
+  }
+  writeFileSync(flowsFile, JSON.stringify(flows, null, 2));
+  // Written in clear: the demo's settings turn credential encryption off (credentialSecret: false).
+  writeFileSync(credentialsFile, JSON.stringify(credentials));
+  console.log(kept ? 'Flows: yours from the last start (delete .node-red-user/flows.json to get the examples back)' : 'Flows: the four examples, one tab each');
 }
 
 async function main(): Promise<void> {
@@ -38,12 +68,10 @@ async function main(): Promise<void> {
     stopServer = () => server.close();
     console.log(`Local SAM2 server (a classical stand-in, not SAM2): ${url}`);
   }
-  writeFileSync(join(USER_DIR, 'flows.json'), JSON.stringify(demoFlow(url, 'custom'), null, 2));
-  const credentials = process.env.SAM2_TOKEN ? { 'demo-endpoint': { token: process.env.SAM2_TOKEN } } : {};
-  // Credentials are written in clear once; Node-RED encrypts them with credentialSecret on its first save.
-  writeFileSync(join(USER_DIR, 'flows_cred.json'), JSON.stringify(credentials));
+  prepareFlows(url, process.env.SAM2_TOKEN);
   if (!existsSync(join(USER_DIR, 'settings.js'))) {
-    writeFileSync(join(USER_DIR, 'settings.js'), `module.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret: false };\n`);
+    writeFileSync(join(USER_DIR, 'settings.js'), `// Files the example flows write (sam2-ball-mask.png) land here too, not in the clone.
+module.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret: false, fileWorkingDirectory: __dirname };\n`);
   }
 
   const nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', USER_DIR, '--port', String(PORT), '--settings', join(USER_DIR, 'settings.js')], { stdio: 'inherit' });
