@@ -124,16 +124,20 @@ describe('example flows, as imported', function () {
     await helper.load([endpointNode, segmentNode, ...coreNodes], flow);
   }
 
-  it('ships four examples, each using sam2-segment and one shared endpoint config node', () => {
+  it('ships four examples, each using sam2-segment with its own endpoint pointed at the local server', () => {
     const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json'));
     assert.equal(titles.length, 4);
     const endpoints = titles.map((t) => JSON.parse(readFileSync(join(EXAMPLES_DIR, t), 'utf8')) as FlowNode[]).map((flow) => {
       assert.ok(flow.some((n) => n.type === 'sam2-segment'), 'each example uses sam2-segment');
       assert.ok(flow.some((n) => n.type === 'comment'), 'each example explains itself');
-      return JSON.stringify(flow.find((n) => n.type === 'sam2-endpoint'));
+      const endpoint = flow.find((n) => n.type === 'sam2-endpoint');
+      assert.ok(endpoint);
+      for (const segment of flow.filter((n) => n.type === 'sam2-segment')) assert.equal(segment.endpoint, endpoint.id);
+      return endpoint;
     });
-    // The same id and settings everywhere, so importing a second example reuses the first's config node.
-    assert.equal(new Set(endpoints).size, 1);
+    // Own ids, so importing a second example raises no conflict in the editor; the same settings otherwise.
+    assert.equal(new Set(endpoints.map((e) => e.id)).size, 4);
+    assert.equal(new Set(endpoints.map(({ id: _id, ...settings }) => JSON.stringify(settings))).size, 1);
   });
 
   it('1: segments the saved photo by its point and writes the ball\'s mask to a PNG file', async () => {

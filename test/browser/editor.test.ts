@@ -23,13 +23,26 @@ declare const document: {
   getElementById(id: string): (PageCanvas & { textContent: string | null }) | null;
   querySelector(selector: string): { textContent: string | null } | null;
 };
+interface EditorNode {
+  id: string;
+  type: string;
+  valid?: boolean;
+}
 declare const window: {
   /** Set by deploy() below: resolves when the editor hears the deploy succeed. */
   sam2Deployed?: Promise<void>;
   RED: {
     events: { on(event: string, handler: () => void): void; off(event: string, handler: () => void): void };
-    nodes: { filterNodes(filter: object): Array<{ id: string }>; filterLinks(filter: object): unknown[]; node(id: string): { valid: boolean } | null };
+    nodes: {
+      filterNodes(filter: object): Array<{ id: string }>;
+      filterLinks(filter: object): unknown[];
+      node(id: string): { valid: boolean } | null;
+      eachNode(visit: (node: EditorNode) => void): void;
+      eachConfig(visit: (node: EditorNode) => void): void;
+    };
     view: { importNodes(nodes: object[], options: { touchImport: boolean }): void };
+    actions: { invoke(name: string): void };
+    workspaces: { show(id: string): void };
   };
 };
 
@@ -466,5 +479,37 @@ describe('the editor in Chromium', function () {
     await page.click('#node-dialog-ok');
     await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
     assert.equal(await page.evaluate(() => window.RED.nodes.node('hand-seg')?.valid), true);
+  });
+
+  it('lists the four examples under Import, and imports two of them side by side with every node valid', async () => {
+    const examples = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
+    const entry = (text: string) => examples.locator('.red-ui-treeList-label-text', { hasText: text });
+    for (const title of ['1 Segment a saved photo by a point', '3 Box from a detector (Frigate, coco-ssd)']) {
+      await page.evaluate(() => window.RED.actions.invoke('core:show-import-dialog'));
+      await page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples');
+      await entry('node-red-contrib-sam2').click();
+      await entry(title).waitFor();
+      assert.equal(await examples.locator('.red-ui-treeList-label-text', { hasText: /^\d / }).count(), 4);
+      await entry(title).click();
+      await screenshot(`import-example-${title[0]}`);
+      await page.click('#red-ui-clipboard-dialog-ok');
+      await page.waitForSelector('#red-ui-clipboard-dialog-ok', { state: 'hidden' });
+      await page.evaluate((tab) => window.RED.workspaces.show(tab), `sam2-example-${title[0]}`);
+      await screenshot(`imported-example-${title[0]}`);
+    }
+    const imported = await page.evaluate(() => {
+      const found: Array<{ id: string; type: string; valid: boolean }> = [];
+      const add = (n: EditorNode) => found.push({ id: n.id, type: n.type, valid: n.valid !== false });
+      window.RED.nodes.eachNode(add);
+      window.RED.nodes.eachConfig(add);
+      return found.filter((n) => n.id.startsWith('sam2-example-'));
+    });
+    assert.deepEqual(imported.filter((n) => !n.valid), [], 'every imported node is valid as it comes');
+    assert.deepEqual(imported.filter((n) => n.type === 'sam2-endpoint').map((n) => n.id).sort(), ['sam2-example-1-endpoint', 'sam2-example-3-endpoint']);
+    assert.equal(await page.locator('.red-ui-notification', { hasText: 'already exist' }).count(), 0, 'no import conflict');
+    await deploy();
+    const saved = await savedFlows();
+    assert.ok(saved.some((n) => n.id === 'sam2-example-3-segment' && n.type === 'sam2-segment'), 'the runtime has the imported flows');
+    assert.deepEqual(pageErrors, [], 'no script errors in the editor');
   });
 });
