@@ -28,6 +28,7 @@ export interface SegmentSettings {
   overlay?: boolean;
   overlayColor?: string;
   overlayOpacity?: number | string;
+  overlayOutline?: number | string;
   overlayFormat?: string;
   cutout?: boolean;
 }
@@ -162,6 +163,7 @@ export async function buildOutput(
     ? {
         color: settings.overlayColor || undefined,
         opacity: settings.overlayOpacity === undefined || settings.overlayOpacity === '' ? undefined : Number(settings.overlayOpacity),
+        outline: settings.overlayOutline === undefined || settings.overlayOutline === '' ? undefined : Number(settings.overlayOutline),
         format: settings.overlayFormat === 'png' ? ('png' as const) : ('jpeg' as const),
       }
     : false;

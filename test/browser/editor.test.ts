@@ -418,6 +418,7 @@ describe('the editor in Chromium', function () {
     await page.selectOption('#node-input-format', 'rle');
     await page.check('#node-input-overlay');
     assert.equal(await page.locator('#sam2-segment-row-overlay').isVisible(), true);
+    await page.fill('#node-input-overlayOutline', '4');
     await screenshot('dialog-output-tab');
     await openTab('sam2-segment-tab-queue');
     assert.equal(await page.locator('#sam2-segment-row-queueLimit').isVisible(), false, 'a limit only for the queue policy');
@@ -430,7 +431,7 @@ describe('the editor in Chromium', function () {
     assert.equal(await page.locator(`g[id="${segId}"] .red-ui-flow-port-output`).count(), 2);
     await deploy();
     const seg = (await savedFlows()).find((n) => n.id === segId)! as SavedNode & Record<string, unknown>;
-    assert.deepEqual([seg.format, seg.overlay, seg.queue, seg.dropOutput, seg.outputs], ['rle', true, 'queue', true, 2]);
+    assert.deepEqual([seg.format, seg.overlay, seg.overlayOutline, seg.queue, seg.dropOutput, seg.outputs], ['rle', true, '4', 'queue', true, 2]);
   });
 
   it('turns the live preview on with the node\'s button and draws it under the node', async () => {
