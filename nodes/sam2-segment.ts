@@ -90,30 +90,28 @@ export = function register(RED: NodeAPI): void {
         if (!endpoint.client) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
         const overrides = readOverrides(msg.sam2);
         const several = overrides.objects !== undefined;
-        const objects = perObject(overrides).map(({ overrides: own, field }) => ({ prompts: requestOptions(config, own), field }));
+        const objects = perObject(overrides).map((own) => requestOptions(config, own));
         const choice = outputChoice(config, overrides);
         const field = `msg.${property}`;
         const bytes = imageBytes(RED.util.getMessageProperty(msg, property), field);
         editor.frame(bytes);
         const client = endpoint.client;
-        // One request per object, run together: the endpoint's concurrency bound still holds.
-        const results = await Promise.all(
-          objects.map(({ prompts, field: promptsField }) =>
-            client.segment(bytes, prompts, {
-              signal: closing.signal,
-              imageField: field,
-              promptsField,
-              onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
-                node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
-            }),
-          ),
-        );
+        const call = {
+          signal: closing.signal,
+          imageField: field,
+          promptsField: several ? 'msg.sam2.objects' : 'msg.sam2',
+          onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
+            node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
+        };
+        const results = several ? await client.segmentEach(bytes, objects, call) : [await client.segment(bytes, objects[0], call)];
         const result = results[0];
         editor.answer(bytes, result);
-        const outputs = await Promise.all(results.map((r) => buildOutput(r, config, choice, () => uprightImage(bytes))));
+        // Decoded once for all the objects' overlays and cut-outs, and only if one is wanted.
+        let upright: Promise<Buffer> | undefined;
+        const outputs = await Promise.all(results.map((r) => buildOutput(r, config, choice, () => (upright ??= uprightImage(bytes)))));
         if (closing.signal.aborted) return done();
         const output = outputs[0];
-        const { maskInput: _sent, ...sentPrompts } = objects[0].prompts;
+        const { maskInput: _sent, ...sentPrompts } = objects[0];
         const out = msg as NodeMessageInFlow & Record<string, unknown>;
         out.image = RED.util.getMessageProperty(msg, property);
         out.payload = output.payload;
@@ -126,8 +124,8 @@ export = function register(RED: NodeAPI): void {
           out.objects = outputs.map(({ logits: _logits, ...o }) => o);
         }
         out.sam2 = {
-          ...(several ? { objects: objects.map(({ prompts: { maskInput: _m, ...p } }) => p) } : sentPrompts),
-          modelId: objects[0].prompts.modelId || client.modelId,
+          ...(several ? { objects: objects.map(({ maskInput: _m, ...p }) => p) } : sentPrompts),
+          modelId: objects[0].modelId || client.modelId,
           width: result.width,
           height: result.height,
           logits: several ? outputs.map((o) => o.logits) : output.logits,

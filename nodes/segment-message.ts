@@ -73,8 +73,8 @@ export function readOverrides(value: unknown): MessageOverrides {
  * `msg.sam2.objects`: one request per object (the API takes one box), each object's prompts
  * over the message's other overrides. Absent: one request with `msg.sam2` itself.
  */
-export function perObject(overrides: MessageOverrides): Array<{ overrides: MessageOverrides; field: string }> {
-  if (overrides.objects === undefined) return [{ overrides, field: 'msg.sam2' }];
+export function perObject(overrides: MessageOverrides): MessageOverrides[] {
+  if (overrides.objects === undefined) return [overrides];
   const { objects, ...shared } = overrides;
   if (!Array.isArray(objects) || objects.length === 0) {
     throw new Sam2InputError('msg.sam2.objects', `is ${JSON.stringify(objects)}`, 'Give a non-empty array such as [{ points: [[x, y]] }, { box: [x1, y1, x2, y2] }]');
@@ -84,7 +84,7 @@ export function perObject(overrides: MessageOverrides): Array<{ overrides: Messa
     if (!object || typeof object !== 'object' || Array.isArray(object)) {
       throw new Sam2InputError(field, `is ${JSON.stringify(object)}`, 'Each object is { points, labels, box }');
     }
-    return { overrides: { ...shared, ...(object as MessageOverrides) }, field };
+    return { ...shared, ...(object as MessageOverrides) };
   });
 }
 

@@ -142,4 +142,30 @@ describe('Sam2Client', function () {
     clearInterval(watch);
     assert.equal(peak, 2);
   });
+
+  it('segments several objects in one image, in order, checking every object before sending any', async () => {
+    const [a, b] = scene.objects;
+    const c = client();
+    const results = await c.segmentEach(scene.jpeg, [{ points: [a.point], multimask: false }, { box: b.box, multimask: false }]);
+    assert.equal(results.length, 2);
+    assert.ok(iou(results[0].masks[0].mask, a.mask) > 0.8, 'first result, first object');
+    assert.ok(iou(results[1].masks[0].mask, b.mask) > 0.8, 'second result, second object');
+
+    const before = server.requests.length;
+    await assert.rejects(
+      c.segmentEach(scene.jpeg, [{ points: [a.point] }, { box: [100, 100, 10, 10] }], { promptsField: 'msg.sam2.objects' }),
+      /msg\.sam2\.objects\[1\]\.box: .*inverted/,
+    );
+    // The next request answered is the first the server saw: the good object was never sent.
+    await c.segment(scene.jpeg, { points: [[33, 44]] });
+    assert.deepEqual(server.requests.slice(before).map((r) => r.fields.point_coords), ['[[33,44]]']);
+  });
+
+  it('cancels the other objects\' requests when one fails', async () => {
+    const c = client({ maxConcurrency: 2 });
+    // Whichever request arrives first is refused; the other would hang until its timeout.
+    server.injectFaults('status=500', 'hang');
+    await assert.rejects(c.segmentEach(scene.jpeg, [{ points: [[10, 10]] }, { points: [[20, 20]] }]), (err: Error) => err instanceof Sam2ApiError && err.status === 500);
+    while (c.load.active > 0) await new Promise((r) => setTimeout(r, 5));
+  });
 });

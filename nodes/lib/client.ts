@@ -72,6 +72,18 @@ export interface CallOptions {
   promptsField?: string;
 }
 
+/** One request, checked and ready to send. */
+interface RequestPlan {
+  prepared: PreparedImage;
+  fields: Record<string, string>;
+  /** Masks expected: 3 with multimask, else 1. */
+  count: number;
+  threshold: number;
+  /** Rebuild masks from logits (a shrunk upload, or a threshold other than SAM2's 0.0). */
+  rebuild: boolean;
+  returnLogits: boolean;
+}
+
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 20_000;
@@ -138,14 +150,46 @@ export class Sam2Client {
    * JSON-flattened Buffer. Resolves to every mask, best score first.
    */
   async segment(image: unknown, prompts: SegmentOptions = {}, call: CallOptions = {}): Promise<SegmentResult> {
+    const prepared = await this.prepare(image, call);
+    return this.send(this.plan(prepared, prompts, call.promptsField ?? 'prompts'), call);
+  }
+
+  /**
+   * Segments several objects in one image, one request each (the API takes one box a request).
+   * The image is decoded and prepared once and every object's prompts are checked before
+   * anything is sent; the requests share the concurrency bound, and the first failure cancels
+   * the rest. Results come in the order of `objects`; errors name `promptsField[i]`.
+   */
+  async segmentEach(image: unknown, objects: SegmentOptions[], call: CallOptions = {}): Promise<SegmentResult[]> {
+    if (objects.length === 0) throw new TypeError('segmentEach needs at least one object');
+    const prepared = await this.prepare(image, call);
+    const field = call.promptsField ?? 'objects';
+    const plans = objects.map((prompts, i) => this.plan(prepared, prompts, `${field}[${i}]`));
+    const failed = new AbortController();
+    const signal = call.signal ? AbortSignal.any([call.signal, failed.signal]) : failed.signal;
+    return Promise.all(
+      plans.map((plan) =>
+        this.send(plan, { ...call, signal }).catch((err: unknown) => {
+          failed.abort(err);
+          throw err;
+        }),
+      ),
+    );
+  }
+
+  private async prepare(image: unknown, call: CallOptions): Promise<PreparedImage> {
     if (this.closing.signal.aborted) throw new Sam2NetworkError('this SAM2 client is closed');
     const imageField = call.imageField ?? 'image';
-    const prepared = await prepareImage(imageBytes(image, imageField), {
+    return prepareImage(imageBytes(image, imageField), {
       field: imageField,
       efficient: this.efficient,
       maxInputPixels: this.options.maxInputPixels,
     });
-    const checked = checkPrompts(prompts, prepared.width, prepared.height, call.promptsField ?? 'prompts');
+  }
+
+  /** Checks one object's prompts against the prepared image and decides what to ask for. */
+  private plan(prepared: PreparedImage, prompts: SegmentOptions, promptsField: string): RequestPlan {
+    const checked = checkPrompts(prompts, prepared.width, prepared.height, promptsField);
     const threshold = prompts.threshold ?? 0;
     if (!Number.isFinite(threshold)) throw new TypeError(`threshold must be a finite number, got ${threshold}`);
     const fields = {
@@ -155,10 +199,11 @@ export class Sam2Client {
       return_logits: 'false',
     };
     const shrunk = prepared.uploadWidth !== prepared.width || prepared.uploadHeight !== prepared.height;
-    const rebuild = shrunk || threshold !== 0;
-    const returnLogits = prompts.returnLogits ?? true;
-    const signal = call.signal ? AbortSignal.any([call.signal, this.closing.signal]) : this.closing.signal;
+    return { prepared, fields, count: checked.multimask ? 3 : 1, threshold, rebuild: shrunk || threshold !== 0, returnLogits: prompts.returnLogits ?? true };
+  }
 
+  private async send({ prepared, fields, count, threshold, rebuild, returnLogits }: RequestPlan, call: CallOptions): Promise<SegmentResult> {
+    const signal = call.signal ? AbortSignal.any([call.signal, this.closing.signal]) : this.closing.signal;
     const { decoded, transfer } = await this.limit.run(
       () =>
         this.withRetries(
@@ -167,7 +212,7 @@ export class Sam2Client {
               masks: rebuild ? 'skip' : 'binary',
               logits: rebuild || returnLogits ? 'logits' : 'skip',
               maxBytes: this.options.maxResponseBytes,
-              expectedShape: { count: checked.multimask ? 3 : 1, height: prepared.uploadHeight, width: prepared.uploadWidth },
+              expectedShape: { count, height: prepared.uploadHeight, width: prepared.uploadWidth },
             }),
           signal,
           call.onRetry,
