@@ -95,6 +95,12 @@ const CONNECTION_CODES = new Set([
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED',
 ]);
 
+/** OpenSSL's verdicts on a chain that does not lead to a trusted authority: a CA file fixes these. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED',
+]);
+
 export class Sam2Client {
   readonly url: string;
   readonly modelId: string;
@@ -346,8 +352,18 @@ function networkError(err: unknown, url: string): unknown {
   if (CONNECTION_CODES.has(code) || CONNECTION_CODES.has(causeCode)) {
     return new Sam2NetworkError(`connection to ${url} failed: ${causeCode || code}`, { cause: err, retryable: true });
   }
+  const tlsCode = causeCode || code;
+  if (UNTRUSTED_CERTIFICATE_CODES.has(tlsCode)) {
+    return new Sam2NetworkError(
+      `the certificate of ${url} is not trusted (${tlsCode}): for a runner with a private certificate authority, set the endpoint's CA file to that authority's PEM file`,
+      { cause: err },
+    );
+  }
+  if (tlsCode === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new Sam2NetworkError(`the certificate of ${url} is for another host name (${tlsCode}): use the name it was issued for in the URL`, { cause: err });
+  }
   if (err instanceof Error && /certificate|self.signed|SSL|TLS/i.test(`${code} ${causeCode} ${err.message}`)) {
-    return new Sam2NetworkError(`TLS check of ${url} failed (${causeCode || code || err.message}); for a private CA set the endpoint's CA file`, { cause: err });
+    return new Sam2NetworkError(`TLS check of ${url} failed (${tlsCode || err.message}); TLS is always verified: fix the certificate, or for a private CA set the endpoint's CA file`, { cause: err });
   }
   return err;
 }

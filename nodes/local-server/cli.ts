@@ -3,6 +3,7 @@
  * `sam2-local-server` (and `npm run serve`): the local SAM2-compatible server from the
  * command line, for the demo and for building flows with no account.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FLAVOURS, type Flavour } from './error-bodies';
 import { FAULT_HELP } from './faults';
@@ -22,6 +23,8 @@ segments by colour-similarity region growing, so its masks follow real edges.
   --flavour <f>     error body shapes: ${FLAVOURS.join(', ')} (default runner)
   --fault <spec>    misbehave on every request; repeatable. Items joined by ";":
                     ${FAULT_HELP}
+  --tls-key <file>  serve HTTPS with this PEM key...
+  --tls-cert <file> ...and this PEM certificate (both or neither)
   -h, --help        this text
 `;
 
@@ -34,6 +37,8 @@ async function main(): Promise<void> {
       'model-id': { type: 'string' },
       flavour: { type: 'string' },
       fault: { type: 'string', multiple: true },
+      'tls-key': { type: 'string' },
+      'tls-cert': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -47,6 +52,9 @@ async function main(): Promise<void> {
   const flavour = (values.flavour ?? 'runner') as Flavour;
   if (!FLAVOURS.includes(flavour)) throw new Error(`--flavour must be one of ${FLAVOURS.join(', ')}, not ${JSON.stringify(values.flavour)}`);
 
+  if (Boolean(values['tls-key']) !== Boolean(values['tls-cert'])) throw new Error('--tls-key and --tls-cert go together: give both, or neither for plain HTTP');
+  const tls = values['tls-key'] && values['tls-cert'] ? { key: readFileSync(values['tls-key']), cert: readFileSync(values['tls-cert']) } : undefined;
+
   const server = await startLocalServer({
     port,
     host: values.host,
@@ -54,6 +62,7 @@ async function main(): Promise<void> {
     modelId: values['model-id'],
     flavour,
     faults: values.fault?.join(';'),
+    tls,
   });
   process.stdout.write(
     `SAM2 local server (a classical stand-in, not SAM2) listening.\n` +

@@ -7,6 +7,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LOW_RES_SIZE } from '../lib/types';
@@ -41,6 +42,8 @@ export interface LocalServerOptions {
   faults?: string;
   /** Images above this many pixels get the runner's out-of-memory answer; default 50e6. */
   maxPixels?: number;
+  /** Serve HTTPS with this key and certificate (PEM), as a self-hosted runner behind TLS does. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** What the server received, for tests that check every field arrives as sent. */
@@ -56,7 +59,7 @@ export interface ReceivedRequest {
 }
 
 export interface LocalServer {
-  /** Base URL, e.g. http://127.0.0.1:41234; the route is `${url}/segment-anything-2`. */
+  /** Base URL, e.g. http://127.0.0.1:41234 (https with `tls`); the route is `${url}/segment-anything-2`. */
   url: string;
   port: number;
   /** Segment requests received, most recent last, the last 100. */
@@ -318,7 +321,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     return send(res, jsonReply(404, JSON.stringify({ detail: 'Not Found' })), {});
   };
 
-  const http = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       if (shutdown.signal.aborted) return;
       console.error('sam2 local server:', err);
@@ -328,7 +331,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         res.destroy();
       }
     });
-  });
+  };
+  const http = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, onRequest) : createServer(onRequest);
+  // 'connection' is the TCP socket for both: the one to destroy on close.
   http.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -344,7 +349,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
 
   const server: LocalServer = {
-    url: `http://${hostForUrl(host)}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${hostForUrl(host)}:${port}`,
     port,
     requests,
     injectFaults(...specs: string[]): void {
