@@ -914,6 +914,18 @@ describe('local server', function () {
         });
       });
     });
+
+    describe('chosen per request', () => {
+      withServer({ faultsFor: (n) => (n === 2 ? 'status=429;retry-after=7' : n % 2 === 1 ? 'status=503' : undefined) }, (server) => {
+        it('gives the n-th segment request the spec chosen for n, and a header still overrides it', async () => {
+          const statuses = [];
+          for (let i = 0; i < 5; i++) statuses.push((await post(server(), { image: jpeg(small) })).status);
+          assert.deepEqual(statuses, [200, 503, 429, 503, 200]);
+          const res = await post(server(), { image: jpeg(small), headers: { 'x-sam2-fault': 'status=200' } });
+          assert.equal(res.status, 200, 'n = 5 would be 503 but for the header');
+        });
+      });
+    });
   });
 
   describe('close', () => {

@@ -40,6 +40,8 @@ export interface LocalServerOptions {
   flavour?: Flavour;
   /** A fault spec applied to every request (see faults.ts). */
   faults?: string;
+  /** A fault spec for the n-th segment request (from 0), or none: mixes faults into long runs. */
+  faultsFor?: (n: number) => string | undefined;
   /** Images above this many pixels get the runner's out-of-memory answer; default 50e6. */
   maxPixels?: number;
   /** Serve HTTPS with this key and certificate (PEM), as a self-hosted runner behind TLS does. */
@@ -123,6 +125,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const token = options.token ? Buffer.from(options.token) : undefined;
   const everyRequest = options.faults ? parseFaults(options.faults) : undefined;
   const queued: Faults[] = [];
+  let segmentRequests = 0;
   const requests: ReceivedRequest[] = [];
   const sockets = new Set<Socket>();
   const shutdown = new AbortController();
@@ -224,12 +227,13 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const handleSegment = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     // Queued faults belong to requests in their order of arrival, so take one before any await.
     const fromQueue = queued.shift();
+    const chosen = options.faultsFor?.(segmentRequests++);
     const body = await readBody(req);
     let faults: Faults = {};
     let faultError: FaultSpecError | undefined;
     try {
       const header = req.headers['x-sam2-fault'];
-      faults = mergeFaults(everyRequest, fromQueue, header ? parseFaults(Array.isArray(header) ? header.join(';') : header) : undefined);
+      faults = mergeFaults(everyRequest, chosen ? parseFaults(chosen) : undefined, fromQueue, header ? parseFaults(Array.isArray(header) ? header.join(';') : header) : undefined);
     } catch (err) {
       if (!(err instanceof FaultSpecError)) throw err;
       faultError = err;
