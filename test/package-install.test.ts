@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import sharp from 'sharp';
 import { request } from 'undici';
 import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
 
@@ -56,7 +57,7 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
     base = `http://127.0.0.1:${port}`;
     writeFileSync(
       join(userDir, 'settings.js'),
-      `module.exports = { uiPort: ${port}, uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test-secret', logging: { console: { level: 'info' } } };`,
+      `module.exports = { uiPort: ${port}, uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test-secret', fileWorkingDirectory: ${JSON.stringify(userDir)}, logging: { console: { level: 'info' } } };`,
     );
     nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
     await started(nodeRed, log);
@@ -119,5 +120,36 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
     assert.ok(!readFileSync(join(userDir, 'flows.json'), 'utf8').includes(TOKEN), 'flows.json holds the token');
     assert.ok(!readFileSync(join(userDir, 'flows_cred.json'), 'utf8').includes(TOKEN), 'flows_cred.json holds the token in clear');
     assert.ok(!log.join('').includes(TOKEN), 'the log holds the token');
+  });
+
+  it('offers the examples in the Import menu, and the first one runs as imported from node_modules', async () => {
+    const modules = (await (await request(`${base}/library/examples/flows/`)).body.json()) as string[];
+    assert.ok(modules.includes('node-red-contrib-sam2'), JSON.stringify(modules));
+    const listing = (await (await request(`${base}/library/examples/flows/node-red-contrib-sam2`)).body.json()) as Array<{ fn: string }>;
+    assert.deepEqual(listing.map((entry) => entry.fn), [
+      '1 Segment a saved photo by a point',
+      '2 Camera stream, latest frame wins',
+      '3 Box from a detector (Frigate, coco-ssd)',
+      '4 Refine a mask with its logits',
+    ]);
+    // What the editor fetches when the example is chosen; only the server's address and token change.
+    const example = (await (await request(`${base}/library/examples/flows/node-red-contrib-sam2/${encodeURIComponent('1 Segment a saved photo by a point')}`)).body.json()) as Array<Record<string, unknown>>;
+    for (const node of example.filter((n) => n.type === 'sam2-endpoint')) Object.assign(node, { url: server.url, credentials: { token: TOKEN } });
+    const deploy = await request(`${base}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full' }, body: JSON.stringify(example) });
+    assert.equal(deploy.statusCode, 204, await deploy.body.text());
+
+    const maskFile = join(userDir, 'sam2-ball-mask.png');
+    let pressed = await request(`${base}/inject/sam2-example-1-go`, { method: 'POST' });
+    // As above: the inject node answers 404 until the new flows have started.
+    for (let i = 0; pressed.statusCode === 404 && i < 100; i++) {
+      await pressed.body.dump();
+      await new Promise((r) => setTimeout(r, 50));
+      pressed = await request(`${base}/inject/sam2-example-1-go`, { method: 'POST' });
+    }
+    assert.equal(pressed.statusCode, 200);
+    for (let i = 0; !existsSync(maskFile) && i < 200; i++) await new Promise((r) => setTimeout(r, 50));
+    // The photo came from the installed package's examples folder, through SAM2_EXAMPLES_DIR.
+    const { width, height, channels } = await sharp(maskFile).metadata();
+    assert.deepEqual([width, height, channels], [1280, 720, 1]);
   });
 });
