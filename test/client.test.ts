@@ -7,6 +7,7 @@ import { Sam2Client, type RetryInfo } from '../nodes/lib/client';
 import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../nodes/lib/errors';
 import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
 import { iou, makeScene, SCENE_NAMES, type Scene } from './fixtures/scenes';
+import { heldBy } from './fixtures/signals';
 
 describe('Sam2Client', function () {
   this.timeout(60_000);
@@ -131,6 +132,22 @@ describe('Sam2Client', function () {
     await c.close();
     while (server.openConnections() > 0) await new Promise((r) => setTimeout(r, 5));
     await assert.rejects(c.segment(scene.jpeg), /closed/);
+  });
+
+  it('leaves nothing on the signal it is given, nor on its own, once requests end', async () => {
+    // A node passes the same signal for as long as its flow runs; anything kept on it per
+    // request (Node 20's AbortSignal.any keeps a weak reference) grows without end.
+    const c = client({ retries: 1 });
+    const flow = new AbortController();
+    server.injectFaults('status=503');
+    await c.segment(scene.jpeg, {}, { signal: flow.signal });
+    server.injectFaults('status=500');
+    await assert.rejects(c.segment(scene.jpeg, {}, { signal: flow.signal }), Sam2ApiError);
+    server.injectFaults('garbage');
+    await assert.rejects(c.segment(scene.jpeg, {}, { signal: flow.signal }), Sam2DecodeError);
+    await c.segmentEach(scene.jpeg, [{ points: [[10, 10]] }, { points: [[20, 20]] }], { signal: flow.signal });
+    await c.segment(scene.jpeg);
+    for (const signal of [flow.signal, c['closing'].signal]) assert.equal(heldBy(signal), 0);
   });
 
   it('bounds requests in flight to maxConcurrency', async () => {

@@ -11,6 +11,7 @@ import { ConcurrencyLimit } from './concurrency';
 import { decodeSegmentResponse, type DecodedResponse } from './decode-response';
 import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from './errors';
 import { imageBytes, prepareImage, DEFAULT_MAX_INPUT_PIXELS, type PreparedImage } from './image-input';
+import { linkSignals } from './linked-signal';
 import { maskStats } from './mask-stats';
 import { checkPrompts, promptFields } from './prompts';
 import { LOW_RES_SIZE, type Prompts, type Sam2Mask, type SegmentResult } from './types';
@@ -172,15 +173,19 @@ export class Sam2Client {
     const field = call.promptsField ?? 'objects';
     const plans = objects.map((prompts, i) => this.plan(prepared, prompts, `${field}[${i}]`));
     const failed = new AbortController();
-    const signal = call.signal ? AbortSignal.any([call.signal, failed.signal]) : failed.signal;
-    return Promise.all(
-      plans.map((plan) =>
-        this.send(plan, { ...call, signal }).catch((err: unknown) => {
-          failed.abort(err);
-          throw err;
-        }),
-      ),
-    );
+    const linked = linkSignals(call.signal ? [call.signal, failed.signal] : [failed.signal]);
+    try {
+      return await Promise.all(
+        plans.map((plan) =>
+          this.send(plan, { ...call, signal: linked.signal }).catch((err: unknown) => {
+            failed.abort(err);
+            throw err;
+          }),
+        ),
+      );
+    } finally {
+      linked.release();
+    }
   }
 
   private async prepare(image: unknown, call: CallOptions): Promise<PreparedImage> {
@@ -209,23 +214,28 @@ export class Sam2Client {
   }
 
   private async send({ prepared, fields, count, threshold, rebuild, returnLogits }: RequestPlan, call: CallOptions): Promise<SegmentResult> {
-    const signal = call.signal ? AbortSignal.any([call.signal, this.closing.signal]) : this.closing.signal;
-    const { decoded, transfer } = await this.limit.run(
-      () =>
-        this.withRetries(
-          (attemptSignal) =>
-            this.attempt(prepared, fields, attemptSignal, {
-              masks: rebuild ? 'skip' : 'binary',
-              logits: rebuild || returnLogits ? 'logits' : 'skip',
-              maxBytes: this.options.maxResponseBytes,
-              expectedShape: { count, height: prepared.uploadHeight, width: prepared.uploadWidth },
-            }),
-          signal,
-          call.onRetry,
-        ),
-      signal,
-    );
-    return { ...assemble(decoded, prepared, { rebuild, threshold, returnLogits }), transfer };
+    const linked = linkSignals(call.signal ? [call.signal, this.closing.signal] : [this.closing.signal]);
+    const signal = linked.signal;
+    try {
+      const { decoded, transfer } = await this.limit.run(
+        () =>
+          this.withRetries(
+            (attemptSignal) =>
+              this.attempt(prepared, fields, attemptSignal, {
+                masks: rebuild ? 'skip' : 'binary',
+                logits: rebuild || returnLogits ? 'logits' : 'skip',
+                maxBytes: this.options.maxResponseBytes,
+                expectedShape: { count, height: prepared.uploadHeight, width: prepared.uploadWidth },
+              }),
+            signal,
+            call.onRetry,
+          ),
+        signal,
+      );
+      return { ...assemble(decoded, prepared, { rebuild, threshold, returnLogits }), transfer };
+    } finally {
+      linked.release();
+    }
   }
 
   /** Ends every request in flight and the connection pool; leaves no socket or timer behind. */
@@ -263,7 +273,8 @@ export class Sam2Client {
       () => deadline.abort(new Sam2NetworkError(`no complete answer within ${this.options.timeoutMs} ms (timeoutMs)`)),
       this.options.timeoutMs,
     );
-    const attemptSignal = AbortSignal.any([signal, deadline.signal]);
+    const linked = linkSignals([signal, deadline.signal]);
+    const attemptSignal = linked.signal;
     try {
       const response = await this.pool.request({
         path: this.route,
@@ -291,6 +302,7 @@ export class Sam2Client {
       throw networkError(err, this.url);
     } finally {
       clearTimeout(timer);
+      linked.release();
     }
   }
 }
