@@ -36,7 +36,7 @@ export interface EndpointSettings {
   maxResponseMB?: number | string;
   /** Largest image accepted, in megapixels. */
   maxInputMP?: number | string;
-  /** Path of a PEM file with extra certificate authorities. */
+  /** Path of a PEM file with the certificate authorities to trust for this endpoint (they replace the public ones). */
   caFile?: string;
 }
 

@@ -42,7 +42,7 @@ export interface Sam2ClientOptions {
   maxResponseBytes?: number;
   /** Images declaring more pixels than this are refused before decoding. */
   maxInputPixels?: number;
-  /** Extra certificate authorities (PEM) for a self-hosted runner with a private CA. TLS is always verified. */
+  /** Certificate authorities (PEM) to trust instead of the public ones, for a self-hosted runner with a private CA. TLS is always verified. */
   ca?: string | Buffer;
 }
 
