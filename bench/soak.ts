@@ -29,7 +29,7 @@ interface EmbeddedNodeRed {
 }
 interface FlowNode {
   receive(msg: object): void;
-  on(event: 'input', listener: (msg: { error: { message: string } }) => void): void;
+  on(event: 'input', listener: (msg: { frame: number; error: { message: string } }) => void): void;
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const RED = require('node-red') as EmbeddedNodeRed;
@@ -162,10 +162,19 @@ async function main(): Promise<void> {
 
   const counts: Counts = { received: 0, sent: 0, dropped: 0, failed: 0 };
   const failures: Record<string, number> = {};
-  node('sent').on('input', () => counts.sent++);
-  node('dropped').on('input', () => counts.dropped++);
+  // How often each frame came out, by its number: totals alone would hide one frame out twice and another never.
+  const outcomes = new Uint8Array(FRAMES);
+  node('sent').on('input', (msg) => {
+    counts.sent++;
+    outcomes[msg.frame]++;
+  });
+  node('dropped').on('input', (msg) => {
+    counts.dropped++;
+    outcomes[msg.frame]++;
+  });
   node('failed').on('input', (msg) => {
     counts.failed++;
+    outcomes[msg.frame]++;
     // Group by the words before any number, so each kind of failure is one line.
     const kind = msg.error.message.replace(/\b\d[\d.]*\b/g, 'N').slice(0, 90);
     failures[kind] = (failures[kind] ?? 0) + 1;
@@ -197,7 +206,7 @@ async function main(): Promise<void> {
   await waitFor('handles to close', () => Object.keys(beyond(resources(), baseline)).length === 0, 2_000).catch(() => undefined);
   const left = beyond(resources(), baseline);
 
-  const addsUp = counts.received === settled(counts);
+  const addsUp = counts.received === settled(counts) && outcomes.every((n) => n === 1);
   const growthMB = +(end.heapMB - warm!.heapMB).toFixed(1);
   const row = {
     name: `soak: ${FRAMES} frames through a deployed flow, faults mixed in`,
@@ -217,11 +226,11 @@ async function main(): Promise<void> {
   };
   process.stdout.write(JSON.stringify(row) + '\n');
   process.stdout.write(
-    `\n${counts.received} received = ${counts.sent} sent + ${counts.dropped} dropped + ${counts.failed} failed: ${addsUp ? 'adds up' : 'DOES NOT ADD UP'}\n` +
+    `\n${counts.received} received = ${counts.sent} sent + ${counts.dropped} dropped + ${counts.failed} failed: ${addsUp ? 'adds up, each frame exactly once' : 'DOES NOT ADD UP, or a frame came out twice or never'}\n` +
       `heap ${warm!.heapMB} MB after ${WARM_UP} frames, ${end.heapMB} MB at the end (${growthMB >= 0 ? '+' : ''}${growthMB} MB; noise allowed ${HEAP_NOISE_MB} MB); rss ${warm!.rssMB} → ${end.rssMB} MB\n` +
       `after stopping: ${serverSockets} sockets open at the server, handles left ${JSON.stringify(left)}\n`,
   );
-  assert.ok(addsUp, 'every frame is sent, dropped or failed');
+  assert.ok(addsUp, 'every frame is sent, dropped or failed, exactly once');
   assert.ok(growthMB <= HEAP_NOISE_MB, `heap grew ${growthMB} MB`);
   assert.equal(serverSockets, 0, 'no connection left open');
   assert.deepEqual(left, {}, 'no handle left');
