@@ -19,13 +19,12 @@ interface FlowNode {
   url?: string;
 }
 
-/** Every example flow, each on its own tab, sharing one sam2-endpoint config node. */
+/** Every example flow, each on its own tab with its own sam2-endpoint config node. */
 function exampleFlows(): FlowNode[] {
-  const nodes = new Map<string, FlowNode>();
-  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')).sort()) {
-    for (const node of JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as FlowNode[]) nodes.set(node.id, node);
-  }
-  return [...nodes.values()];
+  return readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .flatMap((file) => JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as FlowNode[]);
 }
 
 /** JSON from a file in the user dir, or `fallback` when there is none yet. */
