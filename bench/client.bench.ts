@@ -5,14 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Sam2Client } from '../nodes/lib/client';
+import { Sam2Client } from '../lib/client';
 import { iou, makeScene } from '../test/fixtures/scenes';
 import type { Report } from './run';
 
 const FRAMES = 3;
 
 function startServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'nodes', 'local-server', 'cli.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(__dirname, '..', 'local-server', 'cli.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => {

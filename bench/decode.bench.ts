@@ -10,9 +10,9 @@
  */
 import { spawn } from 'node:child_process';
 import { deepStrictEqual } from 'node:assert';
-import { decodeSegmentResponse, type DecodeOptions, type DecodedResponse } from '../nodes/lib/decode-response';
+import { decodeSegmentResponse, type DecodeOptions, type DecodedResponse } from '../lib/decode-response';
 import type { BenchRow, Report } from './run';
-import { pyFloatRepr } from '../nodes/local-server/python-repr';
+import { pyFloatRepr } from '../local-server/python-repr';
 
 const CHUNK = 64 * 1024;
 /** Distinct rows per mask; body rows repeat them in bands, which the decoder cannot exploit. */

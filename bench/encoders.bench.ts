@@ -8,10 +8,10 @@
  */
 import { deepStrictEqual } from 'node:assert';
 import sharp from 'sharp';
-import { maskToPng } from '../nodes/lib/mask-png';
-import { renderCutout, renderOverlay } from '../nodes/lib/overlay';
-import { maskToPolygons, type MaskPolygon } from '../nodes/lib/polygons';
-import { maskToRle } from '../nodes/lib/rle';
+import { maskToPng } from '../lib/mask-png';
+import { renderCutout, renderOverlay } from '../lib/overlay';
+import { maskToPolygons, type MaskPolygon } from '../lib/polygons';
+import { maskToRle } from '../lib/rle';
 import { makeScene } from '../test/fixtures/scenes';
 import type { Report } from './run';
 

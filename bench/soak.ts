@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { startLocalServer } from '../nodes/local-server/server';
+import { startLocalServer } from '../local-server/server';
 import { makeScene } from '../test/fixtures/scenes';
 
 /**

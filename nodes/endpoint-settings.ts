@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Node } from '@node-red/registry';
-import { DEFAULT_MODEL_ID, DEFAULT_URL, type Sam2Client, type Sam2ClientOptions } from './lib/client';
+import { DEFAULT_MODEL_ID, DEFAULT_URL, type Sam2Client, type Sam2ClientOptions } from '../lib/client';
 
 export interface EndpointCredentials {
   token?: string;

@@ -3,9 +3,9 @@
  * one concurrency bound) per config node, shared by every sam2-segment that uses it.
  */
 import type { NodeAPI, NodeDef } from '@node-red/registry';
-import { Sam2Client } from './lib/client';
+import { Sam2Client } from '../lib/client';
 import { clientOptions, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
-import { registerEditorRoutes } from './editor-api';
+import { registerEditorRoutes } from './admin/routes';
 
 export = function register(RED: NodeAPI): void {
   function Sam2Endpoint(this: Sam2EndpointNode, config: NodeDef & EndpointSettings) {

@@ -5,12 +5,13 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@node-red/registry';
-import { imageBytes, uprightImage } from './lib/image-input';
-import { FrameQueue, type DropReason, type QueuePolicy } from './lib/frame-queue';
-import type { RetryInfo } from './lib/client';
+import { imageBytes, uprightImage } from '../lib/image-input';
+import { FrameQueue, type DropReason, type QueuePolicy } from '../lib/frame-queue';
+import type { RetryInfo } from '../lib/client';
 import { buildOutput, outputChoice, perObject, readOverrides, requestOptions, type SegmentSettings } from './segment-message';
 import type { Sam2EndpointNode } from './endpoint-settings';
-import { attachEditor, registerEditorRoutes } from './editor-api';
+import { attachEditor } from './admin/frame-link';
+import { registerEditorRoutes } from './admin/routes';
 
 interface SegmentConfig extends NodeDef, SegmentSettings {
   endpoint: string;

@@ -2,10 +2,10 @@
  * How a message becomes a request and an answer becomes a message: the node's saved prompts
  * merged with `msg.sam2`, and the masks written where the next node looks for them.
  */
-import { Sam2InputError } from './lib/errors';
-import { formatMask, type FormattedMask, type MaskFormat } from './lib/mask-formats';
-import type { SegmentOptions } from './lib/client';
-import type { SegmentResult } from './lib/types';
+import { Sam2InputError } from '../lib/errors';
+import { formatMask, type FormattedMask, type MaskFormat } from '../lib/mask-formats';
+import type { SegmentOptions } from '../lib/client';
+import type { SegmentResult } from '../lib/types';
 
 /** A point as the editor saves it. */
 export interface EditorPoint {

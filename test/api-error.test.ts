@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { errorDetail, parseRetryAfter } from '../nodes/lib/api-error';
+import { errorDetail, parseRetryAfter } from '../lib/api-error';
 
 describe('error bodies', () => {
   // Each shape shared/API.md lists, from the runner, the gateway, Studio and plain proxies.

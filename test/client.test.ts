@@ -3,9 +3,9 @@
  * and what each network and server failure turns into.
  */
 import assert from 'node:assert/strict';
-import { Sam2Client, type RetryInfo } from '../nodes/lib/client';
-import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../nodes/lib/errors';
-import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { Sam2Client, type RetryInfo } from '../lib/client';
+import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../lib/errors';
+import { startLocalServer, type LocalServer } from '../local-server/server';
 import { iou, makeScene, SCENE_NAMES, type Scene } from './fixtures/scenes';
 import { heldBy } from './fixtures/signals';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { decodeSegmentResponse, type DecodeOptions, type DecodedResponse } from '../nodes/lib/decode-response';
-import { Sam2DecodeError } from '../nodes/lib/errors';
-import { pyFloatRepr } from '../nodes/local-server/python-repr';
+import { decodeSegmentResponse, type DecodeOptions, type DecodedResponse } from '../lib/decode-response';
+import { Sam2DecodeError } from '../lib/errors';
+import { pyFloatRepr } from '../local-server/python-repr';
 
 type Nested = number | string | Nested[];
 

@@ -5,10 +5,11 @@ import bcrypt from 'bcryptjs';
 import express from 'express';
 import sharp from 'sharp';
 import type { Node, NodeAPI } from '@node-red/registry';
-import { attachEditor, registerEditorRoutes, type NodeEditorLink } from '../nodes/editor-api';
-import { Sam2Client } from '../nodes/lib/client';
-import type { SegmentResult } from '../nodes/lib/types';
-import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { attachEditor, type NodeEditorLink } from '../nodes/admin/frame-link';
+import { registerEditorRoutes } from '../nodes/admin/routes';
+import { Sam2Client } from '../lib/client';
+import type { SegmentResult } from '../lib/types';
+import { startLocalServer, type LocalServer } from '../local-server/server';
 import { admin, startNodeRed, until, type NodeRedHost } from './browser/node-red-host';
 import { makeScene } from './fixtures/scenes';
 

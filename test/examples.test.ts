@@ -11,9 +11,9 @@ import helper from 'node-red-node-test-helper';
 import sharp from 'sharp';
 import endpointNode = require('../nodes/sam2-endpoint');
 import segmentNode = require('../nodes/sam2-segment');
-import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
-import { rleToMask } from '../nodes/lib/rle';
-import type { CocoRle } from '../nodes/lib/rle';
+import { startLocalServer, type LocalServer } from '../local-server/server';
+import { rleToMask } from '../lib/rle';
+import type { CocoRle } from '../lib/rle';
 import { iou, makeScene, type Scene, type SceneObject } from './fixtures/scenes';
 
 /* eslint-disable @typescript-eslint/no-require-imports */

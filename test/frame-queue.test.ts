@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { FrameQueue, type DropReason, type QueuePolicy } from '../nodes/lib/frame-queue';
+import { FrameQueue, type DropReason, type QueuePolicy } from '../lib/frame-queue';
 
 /** A queue whose work items finish only when the test says so. */
 function harness(policy: QueuePolicy, concurrency = 1, limit = 2) {

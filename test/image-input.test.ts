@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { Sam2InputError } from '../nodes/lib/errors';
-import { imageBytes, prepareImage, uprightImage } from '../nodes/lib/image-input';
+import { Sam2InputError } from '../lib/errors';
+import { imageBytes, prepareImage, uprightImage } from '../lib/image-input';
 
 /** A PNG that declares width x height but carries a single tiny compressed row: an image bomb's header. */
 function declaredPng(width: number, height: number): Buffer {

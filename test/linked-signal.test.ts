@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { linkSignals } from '../nodes/lib/linked-signal';
+import { linkSignals } from '../lib/linked-signal';
 import { heldBy } from './fixtures/signals';
 
 describe('linkSignals', () => {

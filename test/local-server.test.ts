@@ -4,14 +4,14 @@ import { EventEmitter, once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Agent, FormData, request } from 'undici';
-import { maskFromLogits, resizeBilinear } from '../nodes/lib/bilinear';
-import { LOW_RES_SIZE } from '../nodes/lib/types';
-import { answerChunks, CHUNK_BYTES } from '../nodes/local-server/answer';
-import { deliver, FaultSpecError, mergeFaults, parseFaults } from '../nodes/local-server/faults';
-import { pyJsonLoads } from '../nodes/local-server/python-json';
-import { pyFloatList, pyFloatRepr } from '../nodes/local-server/python-repr';
-import { imageFeatures, segment } from '../nodes/local-server/segmenter';
-import { startLocalServer, type LocalServer, type LocalServerOptions } from '../nodes/local-server/server';
+import { maskFromLogits, resizeBilinear } from '../lib/bilinear';
+import { LOW_RES_SIZE } from '../lib/types';
+import { answerChunks, CHUNK_BYTES } from '../local-server/answer';
+import { deliver, FaultSpecError, mergeFaults, parseFaults } from '../local-server/faults';
+import { pyJsonLoads } from '../local-server/python-json';
+import { pyFloatList, pyFloatRepr } from '../local-server/python-repr';
+import { imageFeatures, segment } from '../local-server/segmenter';
+import { startLocalServer, type LocalServer, type LocalServerOptions } from '../local-server/server';
 import { iou, makeScene, type Scene } from './fixtures/scenes';
 
 interface Sent {
@@ -958,7 +958,7 @@ describe('local server', function () {
   });
 
   describe('command line', () => {
-    const cli = join(__dirname, '..', 'nodes', 'local-server', 'cli.js');
+    const cli = join(__dirname, '..', 'local-server', 'cli.js');
 
     it('prints the URL to use, serves, and exits cleanly on SIGTERM', async () => {
       const child = spawn(process.execPath, [cli, '--port', '0', '--flavour', 'studio'], { env: { ...process.env, SAM2_SERVER_TOKEN: 'cli-token' }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { Sam2InputError } from '../nodes/lib/errors';
-import { formatMask, type FormatOptions } from '../nodes/lib/mask-formats';
-import { maskToPng } from '../nodes/lib/mask-png';
-import { rleToMask } from '../nodes/lib/rle';
+import { Sam2InputError } from '../lib/errors';
+import { formatMask, type FormatOptions } from '../lib/mask-formats';
+import { maskToPng } from '../lib/mask-png';
+import { rleToMask } from '../lib/rle';
 import { makeScene } from './fixtures/scenes';
 
 function maskOf(width: number, height: number, inside: (x: number, y: number) => boolean): Uint8Array {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { maskStats } from '../nodes/lib/mask-stats';
+import { maskStats } from '../lib/mask-stats';
 
 function maskOf(width: number, height: number, inside: (x: number, y: number) => boolean): Uint8Array {
   const mask = new Uint8Array(width * height);

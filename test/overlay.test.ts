@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { Sam2InputError } from '../nodes/lib/errors';
-import { renderCutout, renderOverlay } from '../nodes/lib/overlay';
+import { Sam2InputError } from '../lib/errors';
+import { renderCutout, renderOverlay } from '../lib/overlay';
 import { makeScene } from './fixtures/scenes';
 
 const W = 64;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { request } from 'undici';
-import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { startLocalServer, type LocalServer } from '../local-server/server';
 
 const ROOT = resolve(__dirname, '..', '..');
 const TOKEN = 'tok-packaged-4b1e-never-leak';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { Sam2InputError } from '../nodes/lib/errors';
-import { maskToPolygons, type MaskPolygon } from '../nodes/lib/polygons';
+import { Sam2InputError } from '../lib/errors';
+import { maskToPolygons, type MaskPolygon } from '../lib/polygons';
 import { makeScene } from './fixtures/scenes';
 
 type Ring = Array<[number, number]>;

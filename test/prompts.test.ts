@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { Sam2InputError } from '../nodes/lib/errors';
-import { checkPrompts, maskInputText, promptFields } from '../nodes/lib/prompts';
-import type { Prompts } from '../nodes/lib/types';
+import { Sam2InputError } from '../lib/errors';
+import { checkPrompts, maskInputText, promptFields } from '../lib/prompts';
+import type { Prompts } from '../lib/types';
 
 describe('prompts', () => {
   it('defaults labels to foreground and booleans to the API defaults', () => {

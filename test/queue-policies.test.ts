@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
 import endpointNode = require('../nodes/sam2-endpoint');
 import segmentNode = require('../nodes/sam2-segment');
-import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { startLocalServer, type LocalServer } from '../local-server/server';
 import { makeScene, type Scene } from './fixtures/scenes';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Sam2InputError } from '../nodes/lib/errors';
-import { maskToRle, rleToMask, type CocoRle } from '../nodes/lib/rle';
+import { Sam2InputError } from '../lib/errors';
+import { maskToRle, rleToMask, type CocoRle } from '../lib/rle';
 
 /** A row-major mask from rows of 0/1. */
 function rows(...lines: number[][]): { mask: Uint8Array; width: number; height: number } {

@@ -7,7 +7,7 @@ import helper from 'node-red-node-test-helper';
 import sharp from 'sharp';
 import endpointNode = require('../nodes/sam2-endpoint');
 import segmentNode = require('../nodes/sam2-segment');
-import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { startLocalServer, type LocalServer } from '../local-server/server';
 import { iou, makeScene, type Scene } from './fixtures/scenes';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { Sam2InputError } from '../nodes/lib/errors';
+import { Sam2InputError } from '../lib/errors';
 import { buildOutput, type SegmentSettings } from '../nodes/segment-message';
-import type { SegmentResult } from '../nodes/lib/types';
+import type { SegmentResult } from '../lib/types';
 
 const W = 40;
 const H = 30;

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import endpointNode = require('../nodes/sam2-endpoint');
 import segmentNode = require('../nodes/sam2-segment');
-import { Sam2Client } from '../nodes/lib/client';
-import { Sam2NetworkError } from '../nodes/lib/errors';
-import { startLocalServer, type LocalServer } from '../nodes/local-server/server';
+import { Sam2Client } from '../lib/client';
+import { Sam2NetworkError } from '../lib/errors';
+import { startLocalServer, type LocalServer } from '../local-server/server';
 import { makeScene, type Scene } from './fixtures/scenes';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -90,7 +90,7 @@ describe('a runner behind TLS with a private CA', function () {
   });
 
   describe('sam2-local-server --tls-key --tls-cert', () => {
-    const cli = join(__dirname, '..', 'nodes', 'local-server', 'cli.js');
+    const cli = join(__dirname, '..', 'local-server', 'cli.js');
 
     it('serves HTTPS that a client trusting the CA can use', async () => {
       const child = spawn(process.execPath, [cli, '--port', '0', '--tls-key', join(dir, 'server.key'), '--tls-cert', join(dir, 'server.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { startLocalServer, type LocalServer } from '../../nodes/local-server/server';
+import { startLocalServer, type LocalServer } from '../../local-server/server';
 import { makeScene, type Scene } from '../fixtures/scenes';
 import { admin, PACKAGE_ROOT, startNodeRed, until, type NodeRedHost } from './node-red-host';
 

@@ -19,5 +19,3 @@ export { renderOverlay, renderCutout } from './overlay';
 export { formatMask } from './mask-formats';
 export type { FormattedMask, FormatOptions, MaskFormat } from './mask-formats';
 export type { Prompts, Sam2Mask, SegmentResult } from './types';
-export { startLocalServer } from '../local-server/server';
-export type { LocalServer, LocalServerOptions } from '../local-server/server';

@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startLocalServer } from './server';
+import { startLocalServer } from '../local-server/server';
 
-const ROOT = resolve(__dirname, '..', '..', '..');
+const ROOT = resolve(__dirname, '..', '..');
 const USER_DIR = join(ROOT, '.node-red-user');
 const EXAMPLES = join(ROOT, 'examples');
 const PORT = Number(process.env.PORT || 1880);

@@ -1,0 +1,141 @@
+/**
+ * The admin routes both dialogs call: the sam2-segment dialog's last frame, Try and live
+ * preview switch, and the sam2-endpoint dialog's Test connection. Registered once per admin app.
+ */
+import type { Node, NodeAPI } from '@node-red/registry';
+import type { EndpointSettings, Sam2EndpointNode } from '../endpoint-settings';
+import type { SegmentOptions } from '../../lib/client';
+import { Sam2ApiError, Sam2DecodeError, Sam2InputError, Sam2NetworkError } from '../../lib/errors';
+import { maskToPng } from '../../lib/mask-png';
+import type { SegmentResult } from '../../lib/types';
+import { testEndpoint } from './endpoint-test';
+import { editorState, thumbnailOf } from './frame-link';
+import { jsonBody, route, RouteError } from './http';
+
+/** A photo opened in the dialog arrives as a data URL in JSON: a third larger than the file. */
+const TRY_BODY_LIMIT = 20 * 1024 * 1024;
+/** What Node-RED puts in a password field of a dialog when a value is stored. */
+const STORED_PASSWORD = '__PWRD__';
+
+const registered = new WeakSet<object>();
+
+export function registerEditorRoutes(RED: NodeAPI): void {
+  // Both node files call this; the admin app is what must not get the routes twice.
+  if (registered.has(RED.httpAdmin)) return;
+  registered.add(RED.httpAdmin);
+  const app = RED.httpAdmin;
+
+  app.get(
+    '/sam2-segment/:id/frame',
+    RED.auth.needsPermission('sam2-segment.read'),
+    route(RED, async (req, res) => {
+      const state = editorState(RED, String(req.params.id));
+      if (!state) throw new RouteError(404, 'This node is not deployed yet: deploy it and send it an image, or open an image file here');
+      const frame = state.last;
+      if (!frame) throw new RouteError(404, 'No frame yet: send the node an image, or open an image file here');
+      const thumbnail = await thumbnailOf(frame);
+      state.shown = frame;
+      res.set({
+        'Content-Type': 'image/jpeg',
+        'Cache-Control': 'no-store',
+        'X-Sam2-Frame-Width': String(thumbnail.width),
+        'X-Sam2-Frame-Height': String(thumbnail.height),
+      });
+      res.send(thumbnail.jpeg);
+    }),
+  );
+
+  app.post(
+    '/sam2-segment/:id/try',
+    RED.auth.needsPermission('sam2-segment.write'),
+    route(RED, async (req, res) => {
+      const body = await jsonBody(req, TRY_BODY_LIMIT);
+      if (typeof body.endpoint !== 'string' || !body.endpoint) throw new RouteError(400, 'Choose an endpoint first');
+      const endpoint = RED.nodes.getNode(body.endpoint) as Sam2EndpointNode | null;
+      if (!endpoint) throw new RouteError(409, 'The endpoint is not deployed yet: deploy it, then try again');
+      if (endpoint.type !== 'sam2-endpoint') throw new RouteError(400, `Node ${body.endpoint} is not a sam2-endpoint`);
+      if (!endpoint.client) throw new RouteError(409, `The endpoint's settings are not usable: ${endpoint.problem}`);
+      const opened = body.image !== undefined && body.image !== null && body.image !== '';
+      let image: unknown = body.image;
+      if (!opened) {
+        const state = editorState(RED, String(req.params.id));
+        const frame = state?.shown ?? state?.last;
+        if (!frame) throw new RouteError(404, 'No frame to try on: send the node an image, or open an image file here');
+        image = frame.bytes;
+      }
+      const abort = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) abort.abort(new Error('the editor stopped waiting'));
+      });
+      const prompts: SegmentOptions = {
+        points: body.points as SegmentOptions['points'],
+        labels: body.labels as SegmentOptions['labels'],
+        box: (body.box ?? undefined) as SegmentOptions['box'],
+        multimask: body.multimask as boolean | undefined,
+        normalizeCoords: body.normalizeCoords as boolean | undefined,
+        returnLogits: false,
+      };
+      if (body.threshold !== undefined) prompts.threshold = body.threshold as number;
+      const started = Date.now();
+      let result: SegmentResult;
+      try {
+        result = await endpoint.client.segment(image, prompts, {
+          signal: abort.signal,
+          imageField: opened ? 'the opened image' : 'the last frame',
+          promptsField: 'prompts',
+        });
+      } catch (err) {
+        throw asRouteError(err);
+      }
+      const timeMs = Date.now() - started;
+      const masks = await Promise.all(
+        result.masks.map(async (m) => ({
+          png: `data:image/png;base64,${(await maskToPng(m.mask, result.width, result.height)).toString('base64')}`,
+          score: m.score,
+          area: m.area,
+          bbox: m.bbox,
+        })),
+      );
+      res.json({ width: result.width, height: result.height, timeMs, masks });
+    }),
+  );
+
+  app.post(
+    '/sam2-segment/:id/preview',
+    RED.auth.needsPermission('sam2-segment.write'),
+    route(RED, async (req, res) => {
+      const body = await jsonBody(req, 1024);
+      if (typeof body.enabled !== 'boolean') throw new RouteError(400, 'Send { "enabled": true } or { "enabled": false }');
+      const state = editorState(RED, String(req.params.id));
+      if (!state) throw new RouteError(404, 'This node is not deployed yet: deploy it first');
+      state.setPreview(body.enabled);
+      res.json({ preview: body.enabled });
+    }),
+  );
+
+  app.post(
+    '/sam2-endpoint/test',
+    RED.auth.needsPermission('sam2-endpoint.write'),
+    route(RED, async (req, res) => {
+      const body = await jsonBody(req, 64 * 1024);
+      const settings = (body.settings ?? {}) as EndpointSettings;
+      // Only an endpoint's own token: the id comes from the browser, and another node's
+      // credentials must not be sent to a URL typed in this dialog.
+      const own = typeof body.id === 'string' && (RED.nodes.getNode(body.id) as Node | null)?.type === 'sam2-endpoint';
+      const stored = own ? (RED.nodes.getCredentials(body.id as string) as { token?: string } | undefined) : undefined;
+      const token = typeof body.token === 'string' && body.token !== STORED_PASSWORD ? body.token : (stored?.token ?? '');
+      res.json(await testEndpoint(settings, token));
+    }),
+  );
+}
+
+
+/** What the dialogs show for a failed Try: the server's own words, and its status. */
+function asRouteError(err: unknown): Error {
+  if (err instanceof Sam2InputError) return new RouteError(400, err.message);
+  if (err instanceof Sam2ApiError) return new RouteError(502, err.message);
+  if (err instanceof Sam2NetworkError) return new RouteError(504, err.message);
+  if (err instanceof Sam2DecodeError) return new RouteError(502, err.message);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
