@@ -14,7 +14,10 @@ import { imageBytes, prepareImage, DEFAULT_MAX_INPUT_PIXELS, type PreparedImage 
 import { linkSignals } from './linked-signal';
 import { maskStats } from './mask-stats';
 import { checkPrompts, promptFields } from './prompts';
-import { LOW_RES_SIZE, type Prompts, type Sam2Mask, type SegmentResult } from './types';
+import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions } from './segmenter';
+import { LOW_RES_SIZE, type Sam2Mask, type SegmentResult } from './types';
+
+export type { CallOptions, RetryInfo, SegmentOptions } from './segmenter';
 
 export const DEFAULT_URL = 'https://dream-gateway.livepeer.cloud';
 export const DEFAULT_MODEL_ID = 'facebook/sam2-hiera-large';
@@ -46,33 +49,6 @@ export interface Sam2ClientOptions {
   ca?: string | Buffer;
 }
 
-export interface SegmentOptions extends Prompts {
-  /** Include each mask's 256x256 low-resolution logits (default true). */
-  returnLogits?: boolean;
-  /** Logit above which a pixel is foreground (default 0.0, SAM2's own). */
-  threshold?: number;
-  /** Overrides the client's model for this call. */
-  modelId?: string;
-}
-
-export interface RetryInfo {
-  /** 1 for the first retry. */
-  attempt: number;
-  retries: number;
-  delayMs: number;
-  error: Error;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal;
-  /** Called before each retry's wait, e.g. to show it in a status. */
-  onRetry?: (info: RetryInfo) => void;
-  /** Where the image came from, for input errors (e.g. `msg.payload`). */
-  imageField?: string;
-  /** Where the prompts came from, for input errors (e.g. `msg.sam2`). */
-  promptsField?: string;
-}
-
 /** One request, checked and ready to send. */
 interface RequestPlan {
   prepared: PreparedImage;
@@ -102,7 +78,7 @@ const UNTRUSTED_CERTIFICATE_CODES = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED',
 ]);
 
-export class Sam2Client {
+export class Sam2Client implements Segmenter {
   readonly url: string;
   readonly modelId: string;
   readonly efficient: boolean;
@@ -148,7 +124,7 @@ export class Sam2Client {
   }
 
   /** Requests being sent or answered now, and calls waiting for a free slot. */
-  get load(): { active: number; waiting: number; max: number } {
+  get load(): SegmenterLoad {
     return { active: this.limit.active, waiting: this.limit.queued, max: this.limit.max };
   }
 

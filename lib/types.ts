@@ -38,6 +38,8 @@ export interface SegmentResult {
   masks: Sam2Mask[];
   /** What crossed the network for the attempt that answered: upload size and answer size in bytes. */
   transfer?: { sentBytes: number; receivedBytes: number };
+  /** A model run on this machine: the encoder's and decoder's time, and whether the frame's encoding came from the cache. */
+  timing?: { encodeMs: number; decodeMs: number; cached: boolean };
 }
 
 /** Low-resolution logits are always this size: SAM2's mask decoder output. */
