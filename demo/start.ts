@@ -1,7 +1,11 @@
 /**
  * `npm start`: the local SAM2 server (unless SAM2_URL names a real endpoint) and Node-RED
  * with this package from the working tree and the example flows, in `.node-red-user/` inside
- * the clone. Not shipped in the npm package: it needs the repository's node-red devDependency.
+ * the clone (or SAM2_USER_DIR). Not shipped in the npm package: it needs the repository's
+ * node-red devDependency.
+ *
+ * The user dir is the user's after the first start: later starts touch only the examples'
+ * endpoints, and only those still pointing where this script pointed them (see prepareFlows).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -9,14 +13,23 @@ import { join, resolve } from 'node:path';
 import { startLocalServer } from '../local-server/server';
 
 const ROOT = resolve(__dirname, '..', '..');
-const USER_DIR = join(ROOT, '.node-red-user');
+const USER_DIR = resolve(process.env.SAM2_USER_DIR || join(ROOT, '.node-red-user'));
 const EXAMPLES = join(ROOT, 'examples');
 const PORT = Number(process.env.PORT || 1880);
 
 interface FlowNode {
   id: string;
   type: string;
+  service?: string;
   url?: string;
+}
+
+type Credentials = Record<string, { token?: string } | undefined>;
+
+/** What this script last did to the user dir, in `sam2-demo.json` there. */
+interface DemoState {
+  /** The URL the examples' endpoints were given: one still there is not the user's edit. */
+  examplesUrl?: string;
 }
 
 /** Every example flow, each on its own tab with its own sam2-endpoint config node. */
@@ -33,24 +46,62 @@ function readJson<T>(file: string, fallback: T): T {
 }
 
 /**
- * The flows to run: the user's own from an earlier start (their edits are kept), or the
- * examples. Either way the endpoints point at `url` and carry `token`.
+ * The flows to run: the examples on the first start, the user's own flows after that.
+ *
+ * The examples' endpoints point at `url` (the local server, or SAM2_URL) on the first start
+ * and whenever SAM2_URL is set. Otherwise one follows `url` only while it still has the URL
+ * this script gave it last time (say the local server moved with SAM2_SERVER_PORT); an
+ * endpoint the user re-pointed or switched to another service is theirs. Every other node
+ * and every other credential is left as it is. A token is for the host it was saved for:
+ * an endpoint moved to another URL loses its stored token, unless SAM2_TOKEN gives one.
  */
-function prepareFlows(url: string, token: string | undefined): void {
+function prepareFlows(url: string, token: string | undefined, explicit: boolean): void {
   const flowsFile = join(USER_DIR, 'flows.json');
   const credentialsFile = join(USER_DIR, 'flows_cred.json');
-  const kept = existsSync(flowsFile);
-  const flows = readJson<FlowNode[]>(flowsFile, exampleFlows());
-  const credentials = readJson<Record<string, { token?: string }>>(credentialsFile, {});
-  for (const node of flows.filter((n) => n.type === 'sam2-endpoint')) {
-    node.url = url;
-    if (token) credentials[node.id] = { ...credentials[node.id], token };
-    else delete credentials[node.id]?.token;
+  const stateFile = join(USER_DIR, 'sam2-demo.json');
+  const first = !existsSync(flowsFile);
+  const examples = exampleFlows();
+  const exampleEndpoints = new Set(examples.filter((n) => n.type === 'sam2-endpoint').map((n) => n.id));
+  const flows = first ? examples : readJson<FlowNode[]>(flowsFile, []);
+  const credentials = readJson<Credentials>(credentialsFile, {});
+  const state = readJson<DemoState>(stateFile, {});
+  // Encrypted credentials (a credentialSecret of the user's own) cannot be edited here.
+  const canEditCredentials = !('$' in credentials);
+
+  let flowsChanged = first;
+  let credentialsChanged = false;
+  const moved: string[] = [];
+  for (const node of flows) {
+    if (node.type !== 'sam2-endpoint' || !exampleEndpoints.has(node.id)) continue;
+    const unedited = node.service === 'custom' && state.examplesUrl !== undefined && node.url === state.examplesUrl;
+    if (!(first || explicit || unedited)) continue;
+    if (node.url !== url || node.service !== 'custom') {
+      node.service = 'custom';
+      node.url = url;
+      flowsChanged = true;
+      if (!first) moved.push(node.id);
+      const stored = credentials[node.id];
+      if (stored?.token !== undefined && canEditCredentials) {
+        delete stored.token;
+        if (Object.keys(stored).length === 0) delete credentials[node.id];
+        credentialsChanged = true;
+      }
+    }
+    if (token && canEditCredentials && credentials[node.id]?.token !== token) {
+      credentials[node.id] = { ...credentials[node.id], token };
+      credentialsChanged = true;
+    }
   }
-  writeFileSync(flowsFile, JSON.stringify(flows, null, 2));
+  if (flowsChanged) writeFileSync(flowsFile, JSON.stringify(flows, null, 2));
   // Written in clear: the demo's settings turn credential encryption off (credentialSecret: false).
-  writeFileSync(credentialsFile, JSON.stringify(credentials));
-  console.log(kept ? 'Flows: yours from the last start (delete .node-red-user/flows.json to get the examples back)' : 'Flows: the four examples, one tab each');
+  if (credentialsChanged) writeFileSync(credentialsFile, JSON.stringify(credentials, null, 2));
+  if (token && !canEditCredentials) console.log('SAM2_TOKEN not stored: flows_cred.json is encrypted with your own credentialSecret; set the token in the editor');
+  writeFileSync(stateFile, JSON.stringify({ examplesUrl: url } satisfies DemoState, null, 2) + '\n');
+  if (first) console.log(`Flows: the four examples, one tab each, their endpoints at ${url}`);
+  else {
+    console.log(`Flows: yours from the last start in ${USER_DIR} (delete its flows.json to get the examples back)`);
+    if (moved.length) console.log(`Pointed at ${url}: ${moved.join(', ')}`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -67,7 +118,7 @@ async function main(): Promise<void> {
     stopServer = () => server.close();
     console.log(`Local SAM2 server (a classical stand-in, not SAM2): ${url}`);
   }
-  prepareFlows(url, process.env.SAM2_TOKEN);
+  prepareFlows(url, process.env.SAM2_TOKEN || undefined, Boolean(process.env.SAM2_URL));
   if (!existsSync(join(USER_DIR, 'settings.js'))) {
     writeFileSync(join(USER_DIR, 'settings.js'), `// Files the example flows write (sam2-ball-mask.png) land here too, not in the clone.
 module.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret: false, fileWorkingDirectory: __dirname };\n`);
