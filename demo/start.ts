@@ -8,6 +8,7 @@
  * endpoints, and only those still pointing where this script pointed them (see prepareFlows).
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startLocalServer } from '../local-server/server';
@@ -16,6 +17,10 @@ const ROOT = resolve(__dirname, '..', '..');
 const USER_DIR = resolve(process.env.SAM2_USER_DIR || join(ROOT, '.node-red-user'));
 const EXAMPLES = join(ROOT, 'examples');
 const PORT = Number(process.env.PORT || 1880);
+const SERVER_PORT = Number(process.env.SAM2_SERVER_PORT || 8936);
+
+/** A problem the user fixes with a setting: said in a sentence, without a stack trace. */
+class DemoError extends Error {}
 
 interface FlowNode {
   id: string;
@@ -104,19 +109,76 @@ function prepareFlows(url: string, token: string | undefined, explicit: boolean)
   }
 }
 
+/** Whether something already listens on this port of 127.0.0.1 (Node-RED's `uiHost` here). */
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? done(true) : fail(err)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => done(false)));
+  });
+}
+
+/**
+ * Whether `url` is a healthy local SAM2 server that takes requests without a token: it answers
+ * `/health` as the runner does and `/debug/requests` (the local server's own route, open when
+ * it has no token). A real runner has no debug routes; anything else answers neither.
+ * Generous timeouts: the local server segments on its main thread, so while it works on a
+ * frame (a second on a small machine) it answers nothing else.
+ */
+async function isLocalServer(url: string): Promise<boolean> {
+  try {
+    const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(10_000) });
+    if (!health.ok || ((await health.json()) as { status?: string }).status !== 'OK') return false;
+    const debug = await fetch(`${url}/debug/requests`, { signal: AbortSignal.timeout(10_000) });
+    await debug.arrayBuffer();
+    return debug.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** The local server on SERVER_PORT: started here, or the one already running there (a second demo, `npm run serve`). */
+async function localServer(): Promise<{ url: string; close(): Promise<void>; ours: boolean }> {
+  try {
+    const server = await startLocalServer({ port: SERVER_PORT });
+    console.log(`Local SAM2 server (a classical stand-in, not SAM2): ${server.url}`);
+    return { url: server.url, close: () => server.close(), ours: true };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+  }
+  const url = `http://127.0.0.1:${SERVER_PORT}`;
+  if (await isLocalServer(url)) {
+    console.log(`Local SAM2 server: using the one already running at ${url} (it keeps running when this demo stops)`);
+    return { url, close: async () => {}, ours: false };
+  }
+  throw new DemoError(
+    `Port ${SERVER_PORT}, the local SAM2 server's, is taken by something that is not a local SAM2 server. ` +
+      `Stop it, or give the local server another port: SAM2_SERVER_PORT=${SERVER_PORT + 1} npm start`,
+  );
+}
+
 async function main(): Promise<void> {
   mkdirSync(join(USER_DIR, 'node_modules'), { recursive: true });
   const link = join(USER_DIR, 'node_modules', 'node-red-contrib-sam2');
   rmSync(link, { recursive: true, force: true });
   symlinkSync(ROOT, link, 'dir');
 
+  // Checked before anything in the user dir changes: a Node-RED already there may be a
+  // second demo running on these very flows.
+  if (await portTaken(PORT)) {
+    throw new DemoError(
+      `Port ${PORT}, Node-RED's, is in use: another npm start or Node-RED is running (its editor: http://127.0.0.1:${PORT}/). ` +
+        `Stop it, or start this one on another port: PORT=${PORT + 1} npm start`,
+    );
+  }
   let url = process.env.SAM2_URL;
   let stopServer = async () => {};
+  let both = false;
   if (!url) {
-    const server = await startLocalServer({ port: Number(process.env.SAM2_SERVER_PORT || 8936) });
+    const server = await localServer();
     url = server.url;
     stopServer = () => server.close();
-    console.log(`Local SAM2 server (a classical stand-in, not SAM2): ${url}`);
+    both = server.ours;
   }
   prepareFlows(url, process.env.SAM2_TOKEN || undefined, Boolean(process.env.SAM2_URL));
   if (!existsSync(join(USER_DIR, 'settings.js'))) {
@@ -125,7 +187,7 @@ module.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret
   }
 
   const nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', USER_DIR, '--port', String(PORT), '--settings', join(USER_DIR, 'settings.js')], { stdio: 'inherit' });
-  console.log(`Node-RED editor: http://127.0.0.1:${PORT}/  (Ctrl-C stops both)`);
+  console.log(`Node-RED editor: http://127.0.0.1:${PORT}/  (Ctrl-C stops ${both ? 'it and the local server' : 'it'})`);
   const stop = () => nodeRed.kill('SIGINT');
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -135,6 +197,6 @@ module.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret
 }
 
 main().catch((err) => {
-  console.error(err);
+  console.error(err instanceof DemoError ? `npm start: ${err.message}` : err);
   process.exit(1);
 });

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startLocalServer, type LocalServer } from '../local-server/server';
+import { startLocalServer } from '../local-server/server';
 
 const ROOT = resolve(__dirname, '..', '..');
 const START = join(ROOT, 'dist', 'demo', 'start.js');
@@ -186,6 +186,60 @@ describe('npm start (demo/start.ts)', function () {
     } finally {
       await stopDemo(demo);
       await real.close();
+    }
+  });
+
+  /** What a user reads when a start fails: one sentence naming the setting, no stack trace. */
+  function assertPlainFailure(log: string, setting: RegExp): void {
+    assert.match(log, setting);
+    assert.doesNotMatch(log, /^\s+at /m, `no stack trace:\n${log}`);
+  }
+
+  it('a second demo while one runs: on the same port it says which setting moves it; on another it uses the running local server', async () => {
+    const env = { PORT: String(await freePort()), SAM2_SERVER_PORT: String(await freePort()), SAM2_USER_DIR: userDir };
+    demo = await startDemo(env);
+    const flowsFile = join(userDir, 'flows.json');
+    const written = statSync(flowsFile).mtimeMs;
+
+    const same = await runDemo(env);
+    assert.equal(same.started, false);
+    assert.equal(await same.exited, 1);
+    assertPlainFailure(same.log.join(''), new RegExp(`Port ${env.PORT}, Node-RED's, is in use.*PORT=${Number(env.PORT) + 1} npm start`));
+    assert.equal(statSync(flowsFile).mtimeMs, written, 'the running demo\'s flows are left alone');
+
+    const otherDir = mkdtempSync(join(tmpdir(), 'sam2-demo-'));
+    let second: Demo | undefined;
+    try {
+      second = await startDemo({ ...env, PORT: String(await freePort()), SAM2_USER_DIR: otherDir });
+      assert.match(second.log.join(''), new RegExp(`using the one already running at http://127.0.0.1:${env.SAM2_SERVER_PORT}`));
+      const deployed = await flows(second);
+      for (const id of EXAMPLE_ENDPOINTS) assert.equal(node(deployed, id).url, `http://127.0.0.1:${env.SAM2_SERVER_PORT}`);
+      // Example 1 in the second demo, answered by the first demo's server.
+      await admin(second, 'POST', '/inject/sam2-example-1-go');
+      const file = join(otherDir, 'sam2-ball-mask.png');
+      for (let i = 0; !existsSync(file) && i < 200; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(existsSync(file), 'example 1 wrote its mask');
+      await stopDemo(second);
+      const health = await fetch(`http://127.0.0.1:${env.SAM2_SERVER_PORT}/health`);
+      assert.equal(health.status, 200, 'stopping the second demo leaves the first one\'s server running');
+    } finally {
+      await stopDemo(second);
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it('says which setting moves the local server when something else holds its port', async () => {
+    const squatter = createHttpServer((_req, res) => res.writeHead(404).end('not here')).listen(0, '127.0.0.1');
+    await once(squatter, 'listening');
+    try {
+      const port = (squatter.address() as { port: number }).port;
+      const failed = await runDemo({ PORT: String(await freePort()), SAM2_SERVER_PORT: String(port), SAM2_USER_DIR: userDir });
+      assert.equal(failed.started, false);
+      assert.equal(await failed.exited, 1);
+      assertPlainFailure(failed.log.join(''), new RegExp(`Port ${port}, the local SAM2 server's, is taken by something that is not a local SAM2 server.*SAM2_SERVER_PORT=${port + 1} npm start`));
+      assert.ok(!existsSync(join(userDir, 'flows.json')), 'nothing was deployed');
+    } finally {
+      squatter.close();
     }
   });
 });
