@@ -157,25 +157,58 @@ describe('example flows, as imported', function () {
     assert.equal(sent.fields.point_coords, '[[256,259]]', 'the point set in the node reaches the API');
   });
 
-  it('2: keeps up with a camera faster than the endpoint, every frame answered or dropped with a reason', async () => {
+  it('at rest, no example sends anything: every inject waits for its button (none fires at deploy or repeats)', () => {
+    for (const title of readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json'))) {
+      const flow = JSON.parse(readFileSync(join(EXAMPLES_DIR, title), 'utf8')) as FlowNode[];
+      for (const inject of flow.filter((n) => n.type === 'inject')) {
+        assert.equal(inject.once, false, `${title}: "${inject.name}" does not fire at deploy`);
+        assert.ok(!inject.repeat && !inject.crontab, `${title}: "${inject.name}" does not repeat`);
+      }
+    }
+  });
+
+  it('2: the camera runs from one press of its inject to the next, and keeps up: every frame answered or dropped with a reason', async () => {
     const flow = readExample('2 Camera stream, latest frame wins');
     // A second per answer against five frames a second: frames must be dropped, whatever the machine.
     const slow = await startLocalServer({ faults: 'latency=1000' });
     try {
       await load(flow, slow);
-      await checkStream(flow);
+      await checkStream(flow, slow);
     } finally {
       await helper.unload();
       await slow.close();
     }
   });
 
-  async function checkStream(flow: FlowNode[]): Promise<void> {
+  /** Presses the camera's inject and resolves with the status its function node shows next. */
+  function press(flow: FlowNode[]): Promise<string> {
+    const camera = helper.getNode(named(flow, 'camera, 5 frames/s').id);
+    const status = new Promise<string>((resolve) => camera.once('call:status', (call: { args: Array<{ text: string }> }) => resolve(call.args[0].text)));
+    helper.getNode(named(flow, 'camera on / off').id).receive({});
+    return status;
+  }
+
+  /** Five frame periods: what "no frames" is measured over. */
+  const QUIET_MS = 1000;
+
+  async function checkStream(flow: FlowNode[], at: LocalServer): Promise<void> {
     const segment = helper.getNode(named(flow, 'the crate').id);
+    // Frames the camera sent, counted as it sends them (a frame's delivery to the next node comes later).
+    let frames = 0;
+    helper.getNode(named(flow, 'camera, 5 frames/s').id).on('call:send', () => frames++);
+    let delivered = 0;
+    helper.getNode(named(flow, 'read garden-1280x720.jpg').id).on('input', () => delivered++);
     let read = 0;
     const dropped: ExampleMsg[] = [];
     const masks: ExampleMsg[] = [];
     segment.on('input', () => read++);
+
+    // Deployed and left alone: no frame is read and nothing reaches the endpoint.
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    assert.equal(frames + delivered, 0, 'no frames before the inject is pressed');
+    assert.equal(at.requests.length, 0);
+
+    assert.match(await press(flow), /running/);
     await new Promise<void>((resolve) => {
       const enough = (): void => {
         if (masks.length >= 3 && dropped.length >= 1) resolve();
@@ -200,6 +233,12 @@ describe('example flows, as imported', function () {
       assert.ok(iou(mask, crate.mask) >= MIN_IOU, `each answer is the crate's mask (IoU ${iou(mask, crate.mask).toFixed(3)})`);
     }
     assert.ok(masks.some((m) => (m.sam2.dropped ?? 0) > 0), 'a mask says how many frames were dropped before it');
+
+    // The second press stops the camera: no frame after it.
+    assert.match(await press(flow), /stopped/);
+    const stoppedAt = frames;
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    assert.equal(frames, stoppedAt, 'no frames after the second press');
   }
 
   it('3: segments a Frigate box as it is, and coco-ssd boxes converted from [x, y, w, h]', async () => {
