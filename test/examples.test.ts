@@ -241,15 +241,21 @@ describe('example flows, as imported', function () {
     assert.equal(frames, stoppedAt, 'no frames after the second press');
   }
 
-  it('3: segments a Frigate box as it is, and coco-ssd boxes converted from [x, y, w, h]', async () => {
+  it('3: segments a Frigate event by the box of its snapshot, and coco-ssd boxes converted from [x, y, w, h]', async () => {
     const flow = readExample('3 Box from a detector (Frigate, coco-ssd)');
     await load(flow);
     const debugId = named(flow, 'box, score, area per object').id;
 
+    // The event as Frigate publishes it: the object's box in the newest frame (after.box), and
+    // in the snapshot (after.snapshot.box), the frame a flow fetches and segments.
+    const event = JSON.parse(named(flow, 'Frigate event').payload as string) as { after: { box: number[]; frame_time: number; snapshot: { box: number[]; frame_time: number } } };
+    assert.notEqual(event.after.frame_time, event.after.snapshot.frame_time, 'the snapshot is another frame');
+    assert.notDeepEqual(event.after.box, event.after.snapshot.box, 'where the object moved since');
     let shown = nextInput(debugId);
     helper.getNode(named(flow, 'Frigate event').id).receive({});
     const frigate = await shown;
-    assert.deepEqual(frigate.sam2.box, [810, 130, 982, 302]);
+    assert.deepEqual(frigate.sam2.box, event.after.snapshot.box, 'the box that belongs to the image segmented');
+    assert.deepEqual(frigate.sam2.box, [810, 130, 982, 302], 'which is the ball\'s box in the photo standing in for the snapshot');
     assert.equal(server.requests.at(-1)!.fields.box, '[810,130,982,302]');
     const { mask: ballMask } = await pngMask(frigate.payload as Buffer);
     assert.ok(iou(ballMask, object(garden, 'ball').mask) >= MIN_IOU, 'the Frigate box gives the ball');
