@@ -125,7 +125,7 @@ describe('example flows, as imported', function () {
   }
 
   it('ships four examples, each using sam2-segment with its own endpoint pointed at the local server', () => {
-    const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json'));
+    const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json')).sort();
     assert.equal(titles.length, 4);
     const endpoints = titles.map((t) => JSON.parse(readFileSync(join(EXAMPLES_DIR, t), 'utf8')) as FlowNode[]).map((flow) => {
       assert.ok(flow.some((n) => n.type === 'sam2-segment'), 'each example uses sam2-segment');
@@ -135,9 +135,11 @@ describe('example flows, as imported', function () {
       for (const segment of flow.filter((n) => n.type === 'sam2-segment')) assert.equal(segment.endpoint, endpoint.id);
       return endpoint;
     });
-    // Own ids, so importing a second example raises no conflict in the editor; the same settings otherwise.
+    // Own ids, so importing a second example raises no conflict in the editor; own names, so the
+    // endpoint dropdown of a sam2-segment tells them apart; the same settings otherwise.
     assert.equal(new Set(endpoints.map((e) => e.id)).size, 4);
-    assert.equal(new Set(endpoints.map(({ id: _id, ...settings }) => JSON.stringify(settings))).size, 1);
+    assert.deepEqual(endpoints.map((e) => e.name), [1, 2, 3, 4].map((n) => `local SAM2 server, example ${n}`));
+    assert.equal(new Set(endpoints.map(({ id: _id, name: _name, ...settings }) => JSON.stringify(settings))).size, 1);
   });
 
   it('1: segments the saved photo by its point and writes the ball\'s mask to a PNG file', async () => {

@@ -508,6 +508,13 @@ describe('the editor in Chromium', function () {
     assert.deepEqual(imported.filter((n) => !n.valid), [], 'every imported node is valid as it comes');
     assert.deepEqual(imported.filter((n) => n.type === 'sam2-endpoint').map((n) => n.id).sort(), ['sam2-example-1-endpoint', 'sam2-example-3-endpoint']);
     assert.equal(await page.locator('.red-ui-notification', { hasText: 'already exist' }).count(), 0, 'no import conflict');
+    // Side by side, their endpoints are told apart in a sam2-segment's dropdown by name.
+    await openDialog('sam2-example-3-segment');
+    const options = (await page.locator('#node-input-endpoint option').allInnerTexts()).map((t) => t.trim());
+    assert.ok(options.includes('local SAM2 server, example 1') && options.includes('local SAM2 server, example 3'), JSON.stringify(options));
+    assert.equal(new Set(options).size, options.length, `every endpoint has a name of its own: ${JSON.stringify(options)}`);
+    await page.click('#node-dialog-cancel');
+    await page.waitForSelector('#node-dialog-cancel', { state: 'detached' });
     await deploy();
     const saved = await savedFlows();
     assert.ok(saved.some((n) => n.id === 'sam2-example-3-segment' && n.type === 'sam2-segment'), 'the runtime has the imported flows');
