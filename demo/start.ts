@@ -109,6 +109,38 @@ function prepareFlows(url: string, token: string | undefined, explicit: boolean)
   }
 }
 
+/** The demo's settings.js as the first versions of this script wrote it, to be replaced by SETTINGS. */
+const FORMER_SETTINGS = [
+  `// Files the example flows write (sam2-ball-mask.png) land here too, not in the clone.
+module.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret: false, fileWorkingDirectory: __dirname };\n`,
+];
+
+/**
+ * Node-RED's settings for the demo. The editor opens on the example flows: Node-RED's welcome
+ * tour (editorTheme.tours), its question about telemetry (asked while telemetry.enabled is
+ * unset) and its notice of a newer Node-RED (telemetry.updateNotification) would come first.
+ */
+const SETTINGS = `// npm start's settings for Node-RED (yours to edit: the demo rewrites only its own earlier versions).
+module.exports = {
+  flowFile: 'flows.json',
+  uiHost: '127.0.0.1',
+  // flows_cred.json in clear, so npm start can store SAM2_TOKEN: keep this user dir to yourself.
+  credentialSecret: false,
+  // Files the example flows write (sam2-ball-mask.png) land here too, not in the clone.
+  fileWorkingDirectory: __dirname,
+  // The editor opens on the flows: no welcome tour, no telemetry question, no update notice.
+  editorTheme: { tours: false },
+  telemetry: { enabled: false, updateNotification: false },
+};
+`;
+
+/** settings.js in the user dir: written when missing or still one this script wrote before; a user's own is kept. */
+function writeSettings(): void {
+  const file = join(USER_DIR, 'settings.js');
+  if (existsSync(file) && !FORMER_SETTINGS.includes(readFileSync(file, 'utf8'))) return;
+  writeFileSync(file, SETTINGS);
+}
+
 /** Whether something already listens on this port of 127.0.0.1 (Node-RED's `uiHost` here). */
 function portTaken(port: number): Promise<boolean> {
   return new Promise((done, fail) => {
@@ -181,10 +213,7 @@ async function main(): Promise<void> {
     both = server.ours;
   }
   prepareFlows(url, process.env.SAM2_TOKEN || undefined, Boolean(process.env.SAM2_URL));
-  if (!existsSync(join(USER_DIR, 'settings.js'))) {
-    writeFileSync(join(USER_DIR, 'settings.js'), `// Files the example flows write (sam2-ball-mask.png) land here too, not in the clone.
-module.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret: false, fileWorkingDirectory: __dirname };\n`);
-  }
+  writeSettings();
 
   const nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', USER_DIR, '--port', String(PORT), '--settings', join(USER_DIR, 'settings.js')], { stdio: 'inherit' });
   console.log(`Node-RED editor: http://127.0.0.1:${PORT}/  (Ctrl-C stops ${both ? 'it and the local server' : 'it'})`);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -103,6 +103,17 @@ async function hasToken(demo: Demo, id: string): Promise<boolean> {
   return Boolean((await admin<{ has_token?: boolean }>(demo, 'GET', `/credentials/sam2-endpoint/${id}`)).has_token);
 }
 
+/**
+ * The editor opens on the flows: the settings it loads switch off Node-RED's welcome tour
+ * (`editorTheme.tours`), and telemetry, so it neither asks about telemetry (it asks while
+ * `telemetryEnabled` is unset) nor checks for a newer Node-RED to announce.
+ */
+async function assertOpensOnFlows(demo: Demo): Promise<void> {
+  const settings = await admin<{ editorTheme?: { tours?: boolean }; telemetryEnabled?: boolean }>(demo, 'GET', '/settings');
+  assert.equal(settings.editorTheme?.tours, false, 'no welcome tour');
+  assert.equal(settings.telemetryEnabled, false, 'no telemetry question, no update check');
+}
+
 describe('npm start (demo/start.ts)', function () {
   this.timeout(120_000);
   let userDir: string;
@@ -121,6 +132,7 @@ describe('npm start (demo/start.ts)', function () {
     const env = { PORT: String(await freePort()), SAM2_SERVER_PORT: String(await freePort()), SAM2_USER_DIR: userDir };
     const local = `http://127.0.0.1:${env.SAM2_SERVER_PORT}`;
     demo = await startDemo(env);
+    await assertOpensOnFlows(demo);
     let deployed = await flows(demo);
     for (const id of EXAMPLE_ENDPOINTS) assert.equal(node(deployed, id).url, local, `${id} points at the demo's local server on the first start`);
 
@@ -162,7 +174,13 @@ describe('npm start (demo/start.ts)', function () {
 
   it('points every example endpoint at SAM2_URL with SAM2_TOKEN when they are set, and nothing else', async () => {
     const env = { PORT: String(await freePort()), SAM2_SERVER_PORT: String(await freePort()), SAM2_USER_DIR: userDir };
+    // A user dir from before the demo switched the tour off: its settings.js, as written then, is brought up to date.
+    writeFileSync(
+      join(userDir, 'settings.js'),
+      `// Files the example flows write (sam2-ball-mask.png) land here too, not in the clone.\nmodule.exports = { flowFile: 'flows.json', uiHost: '127.0.0.1', credentialSecret: false, fileWorkingDirectory: __dirname };\n`,
+    );
     demo = await startDemo(env);
+    await assertOpensOnFlows(demo);
     const own = { id: 'my-runner', type: 'sam2-endpoint', name: 'my runner', service: 'custom', url: 'https://sam2.example.net', credentials: { token: USER_TOKEN } };
     await admin(demo, 'POST', '/flows', { flows: [...(await flows(demo)), own] });
     await stopDemo(demo);
