@@ -46,7 +46,13 @@ declare const window: {
   };
 };
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's Chromium, or any Chromium or Chrome binary named by SAM2_CHROMIUM. */
+const CHROMIUM = process.env.SAM2_CHROMIUM || '/usr/bin/chromium';
+/**
+ * Without Chromium these tests are skipped with the command that installs it, so `npm test`
+ * passes on a machine set up as README says; CI sets SAM2_REQUIRE_BROWSER=1 to fail instead.
+ */
+const NO_CHROMIUM = `${CHROMIUM} is missing, so the editor's browser tests are skipped. To run them, install Chromium (Debian, Raspberry Pi OS: sudo apt-get install chromium) or set SAM2_CHROMIUM to a Chromium or Chrome binary; see test/browser/README.md`;
 const SHOTS = join(PACKAGE_ROOT, 'test-results', 'screenshots');
 
 interface SavedNode {
@@ -146,7 +152,11 @@ describe('the editor in Chromium', function () {
   }
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (see test/browser/README.md)`);
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.SAM2_REQUIRE_BROWSER === '1') throw new Error(`SAM2_REQUIRE_BROWSER=1 and ${NO_CHROMIUM}`);
+      process.stdout.write(`\n  Skipped: ${NO_CHROMIUM}\n\n`);
+      this.skip();
+    }
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), 'sam2-editor-'));
