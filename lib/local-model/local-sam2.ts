@@ -44,6 +44,8 @@ export interface LocalSam2Options {
   modelId?: string;
   /** Which model when the folder holds several: samexporter's file prefix, or onnx-community's suffix (`fp16`, `quantized`, ...). */
   variant?: string;
+  /** Turn images upright by their EXIF orientation first (default true); false keeps the stored grid, as the Livepeer runner does. */
+  applyOrientation?: boolean;
   /** onnxruntime-node only: execution providers in order, e.g. ['cuda', 'cpu']; default CPU. */
   executionProviders?: string[];
 }
@@ -307,7 +309,7 @@ export class LocalSam2 implements Segmenter {
     const key = call.imageId ? `id:${call.imageId}` : `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     // Every object is checked before any model run, so a bad one costs nothing; a cached frame
     // knows its size, otherwise the image's header (read, not decoded) tells it.
-    const size = this.cache.peek(key) ?? (await readImageHeader(bytes, { maxInputPixels: this.options.maxInputPixels, field: imageField }));
+    const size = this.cache.peek(key) ?? (await this.imageSize(bytes, imageField));
     const feeds = objects.map((o, i) => {
       const where = indexed ? `${field}[${i}]` : field;
       const checked = checkPrompts(o ?? {}, size.width, size.height, where);
@@ -320,6 +322,11 @@ export class LocalSam2 implements Segmenter {
     } finally {
       linked.release();
     }
+  }
+
+  private async imageSize(bytes: Buffer, field: string): Promise<{ width: number; height: number }> {
+    const header = await readImageHeader(bytes, { maxInputPixels: this.options.maxInputPixels, field });
+    return this.options.applyOrientation === false ? { width: header.storedWidth, height: header.storedHeight } : header;
   }
 
   private async decodeAll(
@@ -337,7 +344,7 @@ export class LocalSam2 implements Segmenter {
       async () => {
         // Time spent working (the tensor, then the encoder), not waiting for the model's turn.
         const t0 = performance.now();
-        const input = await imageToTensor(bytes, { maxInputPixels: this.options.maxInputPixels, field: imageField });
+        const input = await imageToTensor(bytes, { maxInputPixels: this.options.maxInputPixels, field: imageField, applyOrientation: this.options.applyOrientation });
         const prepareMs = performance.now() - t0;
         return this.limit.run(async () => {
           const t1 = performance.now();

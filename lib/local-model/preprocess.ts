@@ -27,13 +27,14 @@ export interface EncoderInput {
 }
 
 /** Checks the header (pixel limit), decodes, turns upright and resizes in one libvips pipeline. */
-export async function imageToTensor(bytes: Buffer, options: { maxInputPixels?: number; field?: string } = {}): Promise<EncoderInput> {
+export async function imageToTensor(bytes: Buffer, options: { maxInputPixels?: number; field?: string; applyOrientation?: boolean } = {}): Promise<EncoderInput> {
   const field = options.field ?? 'image';
   const header = await readImageHeader(bytes, { maxInputPixels: options.maxInputPixels, field });
+  const upright = options.applyOrientation !== false;
   let raw: { data: Buffer; info: sharp.OutputInfo };
   try {
-    raw = await sharp(bytes, { failOn: 'truncated', limitInputPixels: options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS })
-      .rotate()
+    const decoded = sharp(bytes, { failOn: 'truncated', limitInputPixels: options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS });
+    raw = await (upright ? decoded.rotate() : decoded)
       .resize(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, { fit: 'fill', kernel: sharp.kernel.linear })
       .toColourspace('srgb')
       .raw()
@@ -41,7 +42,11 @@ export async function imageToTensor(bytes: Buffer, options: { maxInputPixels?: n
   } catch (err) {
     throw damagedImageError(field, header.format, err);
   }
-  return { width: header.width, height: header.height, tensor: rgbToTensor(raw.data, raw.info.channels) };
+  return {
+    width: upright ? header.width : header.storedWidth,
+    height: upright ? header.height : header.storedHeight,
+    tensor: rgbToTensor(raw.data, raw.info.channels),
+  };
 }
 
 /**
