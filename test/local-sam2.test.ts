@@ -290,6 +290,18 @@ describe('LocalSam2 with stand-in models', function () {
       assert.equal(b.warmUp, undefined);
     });
 
+    it('runs an _fp16 export whose inputs and outputs are float16', async () => {
+      const dir = writeFormatB(join(root, 'fp16'), '_fp16', { half: true });
+      const model = make({ modelDir: dir });
+      const image = await plain(800, 400);
+      const result = await model.segment(image, { box: [100, 50, 300, 250] });
+      assert.match((await model.open()).encoderFile, /vision_encoder_fp16\.onnx$/);
+      // Half precision: logits to about 3 decimal digits, the score to about 1e-3.
+      assert.ok(maxDiff(result.masks[0].logits as Float32Array, expectedLogits([[128, 128], [384, 640]], RADII[BEST])) < 0.05);
+      assert.ok(Math.abs(result.masks[0].score - (SCORES[BEST] + embedTerm(200))) < 2e-3);
+      assert.deepEqual(result.masks[0].bbox, [50, 25, 350, 275]);
+    });
+
     it('picks an onnx-community variant: full precision first, or the one asked for', async () => {
       const dir = join(root, 'variants');
       writeFormatB(dir);

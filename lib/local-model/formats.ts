@@ -47,7 +47,7 @@ const EXPECTED =
   'samexporter\'s "<name>.encoder.onnx" and "<name>.decoder.onnx", or the onnx-community layout ' +
   '"onnx/vision_encoder.onnx" and "onnx/prompt_encoder_mask_decoder.onnx" (with their .onnx_data files)';
 const WHERE =
-  'Export them with samexporter, or download an onnx-community "sam2.1-hiera-tiny-ONNX" (or -small, -base-plus, -large) repository, and set the model folder to where they are';
+  'Get SAM2 as ONNX files (samexporter\'s export, or an onnx-community "sam2.1-hiera-tiny-ONNX" repository; -small, -base-plus and -large too) and set the model folder to where they are';
 
 const ENCODER_B = /^vision_encoder(?:_(.+))?\.onnx$/;
 const DECODER_B = /^prompt_encoder_mask_decoder(?:_(.+))?\.onnx$/;

@@ -122,7 +122,9 @@ export class LocalSam2 implements Segmenter {
   private inFlight = new Set<Promise<unknown>>();
   private encoderRuns = 0;
   private decoderRuns = 0;
-  private warmUp?: { encodeMs: number; decodeMs: number };
+  private warmUp?: Promise<{ encodeMs: number; decodeMs: number }>;
+  /** The model's name once its files were found: `modelId` is read for every message. */
+  private modelName?: string;
 
   constructor(options: LocalSam2Options) {
     if (!options || typeof options !== 'object') throw new Sam2InputError('modelDir', 'is missing', 'Pass { modelDir: "/path/to/model" }');
@@ -139,8 +141,10 @@ export class LocalSam2 implements Segmenter {
   /** `local:<name>` (the samexporter file prefix or the onnx-community folder), or the `modelId` option. */
   get modelId(): string {
     if (this.options.modelId) return this.options.modelId;
+    if (this.modelName) return `local:${this.modelName}`;
     try {
-      return `local:${findModelFiles(this.options.modelDir, this.options.variant).name}`;
+      this.modelName = findModelFiles(this.options.modelDir, this.options.variant).name;
+      return `local:${this.modelName}`;
     } catch {
       return `local:${String(this.options.modelDir ?? '').replace(/[/\\]+$/, '').split(/[/\\]/).pop() || 'model'}`;
     }
@@ -172,17 +176,31 @@ export class LocalSam2 implements Segmenter {
    */
   async describe(options: { warmUp?: boolean } = {}): Promise<LocalModelDescription> {
     const loaded = await this.loaded();
-    if (options.warmUp === false) return { ...loaded.info, ...(this.warmUp ? { warmUp: this.warmUp } : {}) };
-    if (!this.warmUp) {
-      const blank = new Float32Array(3 * MODEL_INPUT_SIZE * MODEL_INPUT_SIZE);
-      const t0 = performance.now();
-      const frame = await this.track(this.limit.run(() => this.encode(loaded, { width: MODEL_INPUT_SIZE, height: MODEL_INPUT_SIZE, tensor: blank }), this.closing.signal));
-      const t1 = performance.now();
-      const prompts = checkPrompts({ points: [[MODEL_INPUT_SIZE / 2, MODEL_INPUT_SIZE / 2]] }, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE);
-      await this.track(this.limit.run(() => this.decode(loaded, frame, promptFeeds(loaded.files.format, prompts, frame.width, frame.height, 'warmUp')), this.closing.signal));
-      this.warmUp = { encodeMs: round(t1 - t0), decodeMs: round(performance.now() - t1) };
+    if (options.warmUp === false) {
+      const done = this.warmUp ? await this.warmUp.catch(() => undefined) : undefined;
+      return { ...loaded.info, ...(done ? { warmUp: done } : {}) };
     }
-    return { ...loaded.info, warmUp: this.warmUp };
+    if (!this.warmUp) {
+      this.warmUp = this.track(this.warm(loaded));
+      this.warmUp.catch(() => (this.warmUp = undefined));
+    }
+    return { ...loaded.info, warmUp: await this.warmUp };
+  }
+
+  /** One encoder run on a blank frame and one decoder run on its centre, each timed alone. */
+  private async warm(loaded: Loaded): Promise<{ encodeMs: number; decodeMs: number }> {
+    const blank = new Float32Array(3 * MODEL_INPUT_SIZE * MODEL_INPUT_SIZE);
+    const timedRun = <T>(work: () => Promise<T>) =>
+      this.limit.run(async () => {
+        const t0 = performance.now();
+        const value = await work();
+        return { value, ms: round(performance.now() - t0) };
+      }, this.closing.signal);
+    const encoded = await timedRun(() => this.encode(loaded, { width: MODEL_INPUT_SIZE, height: MODEL_INPUT_SIZE, tensor: blank }));
+    const frame = encoded.value;
+    const prompts = checkPrompts({ points: [[MODEL_INPUT_SIZE / 2, MODEL_INPUT_SIZE / 2]] }, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE);
+    const decoded = await timedRun(() => this.decode(loaded, frame, promptFeeds(loaded.files.format, prompts, frame.width, frame.height, 'warmUp')));
+    return { encodeMs: encoded.ms, decodeMs: decoded.ms };
   }
 
   async segment(image: unknown, prompts: SegmentOptions = {}, call: CallOptions = {}): Promise<SegmentResult> {
@@ -258,6 +276,7 @@ export class LocalSam2 implements Segmenter {
     }
     const typesOf = (s: OrtSession) => Object.fromEntries((s.inputMetadata ?? []).map((m) => [m.name, m.isTensor ? m.type : undefined]));
     const decoderTypes = typesOf(decoder);
+    this.modelName = files.name;
     const info: LocalModelInfo = {
       format: files.format,
       runtime: runtime.name,

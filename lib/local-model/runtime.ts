@@ -67,7 +67,6 @@ const INSTALL_HINT =
 /** `require` of an optional package; the cause tells "not installed" from "installed but broken". */
 function tryRequire(name: RuntimePackage): { module?: OrtModule; missing: boolean; error?: Error } {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return { module: require(name) as OrtModule, missing: false };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
