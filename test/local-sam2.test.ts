@@ -5,6 +5,7 @@
  * because the encoder did not run again.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import Module from 'node:module';
 import { tmpdir } from 'node:os';
@@ -382,6 +383,13 @@ describe('LocalSam2 with stand-in models', function () {
       }
       assert.throws(() => loadRuntime({ runtime: 'gpu' as 'node' }), refused('runtime', /"gpu"/));
       assert.throws(() => loadRuntime({ threads: 0 }), refused('threads', /at least 1/));
+    });
+
+    it('the main entry loads no ONNX runtime until a model is opened', () => {
+      const main = join(__dirname, '..', 'lib', 'index.js');
+      const script = `const m = require(${JSON.stringify(main)}); new m.LocalSam2({ modelDir: '.' }); ` +
+        "process.stdout.write(String(Object.keys(require.cache).filter((k) => k.includes('onnxruntime')).length))";
+      assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }), '0');
     });
 
     it('after close, calls are refused and nothing is left running', async () => {

@@ -142,12 +142,15 @@ export function checkSignature(files: ModelFiles, graph: 'encoder' | 'decoder', 
   const wantOut = graph === 'encoder' ? sig.encoderOut : sig.decoderOut;
   const missingIn = wantIn.filter((n) => !inputNames.includes(n));
   const missingOut = wantOut.filter((n) => !outputNames.includes(n));
-  if (missingIn.length === 0 && missingOut.length === 0) return;
+  // An input we would not feed fails every run (e.g. an older export's `orig_im_size`): say so now.
+  const extraIn = inputNames.filter((n) => !wantIn.includes(n));
+  if (missingIn.length === 0 && missingOut.length === 0 && extraIn.length === 0) return;
   const file = graph === 'encoder' ? files.encoder : files.decoder;
   throw new Sam2InputError(
     'modelDir',
     `${basename(file)} is not a ${files.format} SAM2 ${graph}: it takes ${shown([...inputNames])} and gives ${shown([...outputNames])}, ` +
-      `but a ${files.format} ${graph} takes ${shown(wantIn)} and gives ${shown(wantOut)}`,
+      `but a ${files.format} ${graph} takes ${shown(wantIn)} and gives ${shown(wantOut)}` +
+      (missingIn.length === 0 && missingOut.length === 0 ? ` (${shown(extraIn)} ${extraIn.length === 1 ? 'is' : 'are'} not SAM2's)` : ''),
     `Use the ${graph} file exported with the decoder beside it (${EXPECTED})`,
   );
 }
