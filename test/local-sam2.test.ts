@@ -337,6 +337,11 @@ describe('LocalSam2 with stand-in models', function () {
       await assert.rejects(make({ modelDir: dir }).open(), refused('modelDir', /m\.decoder\.onnx is not a samexporter SAM2 decoder: it takes .*"input_points".* but a samexporter decoder takes .*"point_coords"/));
     });
 
+    it('a decoder that takes an input SAM2 does not (an older export\'s orig_im_size) is refused on loading', async () => {
+      const dir = writeFormatA(join(root, 'older'), 'old', { extraDecoderInputs: ['orig_im_size'] });
+      await assert.rejects(make({ modelDir: dir }).open(), refused('modelDir', /old\.decoder\.onnx is not a samexporter SAM2 decoder: .*\("orig_im_size" is not SAM2's\)/));
+    });
+
     it('two samexporter models in one folder need the variant to say which', async () => {
       const dir = join(root, 'two');
       writeFormatA(dir, 'sam2.1_hiera_tiny');
