@@ -20,7 +20,7 @@ import { imageBytes, readImageHeader, DEFAULT_MAX_INPUT_PIXELS } from '../image-
 import { linkSignals } from '../linked-signal';
 import { maskStats } from '../mask-stats';
 import { checkPrompts, type CheckedPrompts } from '../prompts';
-import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions, SlotSource } from '../segmenter';
+import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions, Lease, SlotSource } from '../segmenter';
 import { LOW_RES_SIZE, MODEL_INPUT_SIZE, type Sam2Mask, type SegmentResult } from '../types';
 import { EmbeddingCache } from './embedding-cache';
 import { checkSignature, findModelFiles, SIGNATURES, type FormatName, type ModelFiles } from './formats';
@@ -342,7 +342,7 @@ export class LocalSam2 implements Segmenter {
 
     const linked = linkSignals(call.signal ? [call.signal, this.closing.signal] : [this.closing.signal]);
     try {
-      return await this.decodeAll(loaded, key, bytes, imageField, feeds, linked.signal);
+      return await this.decodeAll(loaded, key, bytes, imageField, feeds, linked.signal, call.lease);
     } finally {
       linked.release();
     }
@@ -360,6 +360,8 @@ export class LocalSam2 implements Segmenter {
     imageField: string,
     feeds: Array<{ checked: CheckedPrompts; feeds: Record<string, FeedSpec> }>,
     signal: AbortSignal,
+    /** A slot the caller holds already (a node's frame queue): the runs use it instead of waiting for one. */
+    lease?: Lease,
   ): Promise<LowResResult[]> {
     signal.throwIfAborted();
     let encodeMs = 0;
@@ -375,7 +377,7 @@ export class LocalSam2 implements Segmenter {
           const encoded = await this.encode(loaded, input);
           encodeMs = round(prepareMs + performance.now() - t1);
           return encoded;
-        }, signal, call.lease);
+        }, signal, lease);
       },
       (f) => f.bytes,
     );
@@ -388,7 +390,7 @@ export class LocalSam2 implements Segmenter {
         const out = await this.decode(loaded, frame, prompt);
         decodeMs = round(performance.now() - t0);
         return out;
-      }, signal, call.lease);
+      }, signal, lease);
       candidates.sort(byScore);
       results.push({ width: frame.width, height: frame.height, candidates: checked.multimask ? candidates : candidates.slice(0, 1), timing: { encodeMs, decodeMs, cached } });
     }
