@@ -36,6 +36,8 @@ export const SEGMENT_DEFAULTS = {
   queue: 'latest',
   /** Messages held under the `queue` policy. */
   queueLimit: 10,
+  /** A second output for the messages the queue policy drops. */
+  dropOutput: false,
   /** `all` or `best`. */
   select: 'all',
   /** `png`, `raw`, `rle` or `polygons`. */
@@ -44,6 +46,8 @@ export const SEGMENT_DEFAULTS = {
   tolerance: 1,
   /** Mask logit threshold. */
   threshold: 0,
+  /** Also send the frame with the mask drawn over it. */
+  overlay: false,
   overlayColor: '#ff3b30',
   /** 0 (outline only) to 1. */
   overlayOpacity: 0.5,
@@ -51,4 +55,6 @@ export const SEGMENT_DEFAULTS = {
   overlayOutline: 2,
   /** `jpeg` or `png`. */
   overlayFormat: 'jpeg',
+  /** Also send a cut-out of the best mask, transparent around it. */
+  cutout: false,
 } as const;
