@@ -1,60 +1,47 @@
 /**
- * The value each node setting takes when a flow leaves it out, in one place: the editor's
- * dialogs are bundled with this module (their `defaults` and placeholders come from it), and
- * the runtime and README are to agree with it. Keyed by the nodes' own property names and in
- * the units the dialogs show (seconds, MB, megapixels), not the client's options.
- *
- * Imports nothing: it is compiled into the package for Node and bundled into the browser.
+ * Every default a user sees, in one place: the client and the local model use these, the
+ * nodes apply them to what a flow leaves out, the editor's dialogs show them (bundled into the
+ * editor at build, not written again there), and README's tables state them.
  */
 
-/** sam2-endpoint: what an endpoint uses for a setting left empty. */
+/** The Livepeer community gateway: chosen only by name (service `community`), never by omission. */
+export const COMMUNITY_URL = 'https://dream-gateway.livepeer.cloud';
+export const STUDIO_URL = 'https://livepeer.studio/api/beta/generate';
+export const DEFAULT_MODEL_ID = 'facebook/sam2-hiera-large';
+
+/** A sam2-endpoint, and a Sam2Client's options, when nothing else is said. */
 export const ENDPOINT_DEFAULTS = {
-  service: 'community',
-  modelId: 'facebook/sam2-hiera-large',
-  /** Seconds for each whole attempt. */
-  timeout: 120,
-  /** Requests in flight at once. */
+  modelId: DEFAULT_MODEL_ID,
+  /** Seconds for each whole attempt, from sending to the last byte. */
+  timeoutS: 120,
+  connectTimeoutS: 10,
+  /** Seconds an answer may go without a byte. */
+  stallTimeoutS: 30,
+  /** Requests in flight at once across every node on the endpoint. */
   concurrency: 2,
-  /** Further attempts after a failed one. */
   retries: 2,
-  /** Upload images above 1024x1024 at 1024x1024 and rebuild the masks from logits. */
   efficient: true,
-  /** Largest answer accepted, in MB. */
+  /** Largest answer accepted, MB (of 1024 x 1024 bytes). */
   maxResponseMB: 1024,
-  /** Largest image accepted, in megapixels. */
+  /** Largest image accepted, megapixels (of 1,000,000). */
   maxInputMP: 50,
 } as const;
 
-/** sam2-segment: what a node uses for a setting left empty. */
+/** A sam2-segment's settings when the flow leaves them out. */
 export const SEGMENT_DEFAULTS = {
-  /** Message property holding the image. */
   property: 'payload',
   multimask: true,
-  /** `pixels` or `relative` (0..1). */
   coordinates: 'pixels',
-  /** `latest`, `queue` or `drop-new`. */
   queue: 'latest',
-  /** Messages held under the `queue` policy. */
   queueLimit: 10,
-  /** A second output for the messages the queue policy drops. */
-  dropOutput: false,
-  /** `all` or `best`. */
   select: 'all',
-  /** `png`, `raw`, `rle` or `polygons`. */
   format: 'png',
-  /** Polygon simplification, in pixels. */
+  /** Polygon simplification, pixels. */
   tolerance: 1,
-  /** Mask logit threshold. */
+  /** Logit above which a pixel is foreground: SAM2's own. */
   threshold: 0,
-  /** Also send the frame with the mask drawn over it. */
-  overlay: false,
   overlayColor: '#ff3b30',
-  /** 0 (outline only) to 1. */
   overlayOpacity: 0.5,
-  /** Outline width in pixels, 0 for none. */
   overlayOutline: 2,
-  /** `jpeg` or `png`. */
   overlayFormat: 'jpeg',
-  /** Also send a cut-out of the best mask, transparent around it. */
-  cutout: false,
 } as const;

@@ -5,10 +5,11 @@
  */
 import sharp from 'sharp';
 import { Sam2InputError } from './errors';
+import { ENDPOINT_DEFAULTS } from './defaults';
 import { MODEL_INPUT_SIZE } from './types';
 
 /** Default cap on decoded pixels: a small file that declares 30000x30000 must not be decoded. */
-export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
+export const DEFAULT_MAX_INPUT_PIXELS = ENDPOINT_DEFAULTS.maxInputMP * 1_000_000;
 
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 const DATA_URL = /^data:([^;,]*)(;[^,]*)?,/;

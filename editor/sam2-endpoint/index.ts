@@ -42,6 +42,9 @@ const FIELDS = {
   caFile: 'text',
 } as const satisfies Record<keyof EndpointTestSettings, FieldKind>;
 
+/** The service a new endpoint starts on: the dialog's first choice (lib/defaults.ts names no default service). */
+const NEW_SERVICE = 'community';
+
 /** Node-RED shows a stored password as this placeholder; the route then uses the stored token. */
 const STORED_PASSWORD = '__PWRD__';
 
@@ -53,7 +56,7 @@ function prepare(node: EndpointNode): void {
   }
   showDefaults(PREFIX, {
     modelId: ENDPOINT_DEFAULTS.modelId,
-    timeout: ENDPOINT_DEFAULTS.timeout,
+    timeout: ENDPOINT_DEFAULTS.timeoutS,
     concurrency: ENDPOINT_DEFAULTS.concurrency,
     retries: ENDPOINT_DEFAULTS.retries,
     maxResponseMB: ENDPOINT_DEFAULTS.maxResponseMB,
@@ -62,7 +65,7 @@ function prepare(node: EndpointNode): void {
 
   const service = $(`#${PREFIX}service`);
   service.on('change', () => {
-    const chosen = service.val() || ENDPOINT_DEFAULTS.service;
+    const chosen = service.val() || NEW_SERVICE;
     $('#sam2-endpoint-row-url').toggle(chosen === 'custom');
     $('#sam2-endpoint-tip').text(node._(`sam2-endpoint.tip.${chosen}`));
   }).trigger('change');
@@ -93,7 +96,7 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
   category: 'config',
   defaults: {
     name: { value: '' },
-    service: { value: ENDPOINT_DEFAULTS.service },
+    service: { value: NEW_SERVICE },
     url: {
       value: '',
       validate(v: string | undefined) {
@@ -101,7 +104,7 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
       },
     },
     modelId: { value: ENDPOINT_DEFAULTS.modelId },
-    timeout: { value: ENDPOINT_DEFAULTS.timeout, validate: positive },
+    timeout: { value: ENDPOINT_DEFAULTS.timeoutS, validate: positive },
     concurrency: { value: ENDPOINT_DEFAULTS.concurrency, validate: whole(1) },
     retries: { value: ENDPOINT_DEFAULTS.retries, validate: whole(0) },
     efficient: { value: ENDPOINT_DEFAULTS.efficient },
