@@ -25,6 +25,12 @@ export const ENDPOINT_DEFAULTS = {
   maxResponseMB: 1024,
   /** Largest image accepted, megapixels (of 1,000,000). */
   maxInputMP: 50,
+  /** Service `local` (a model on this machine): which onnxruntime; `auto` takes onnxruntime-node, else onnxruntime-web. */
+  runtime: 'auto',
+  /** CPU threads for one model run; 0: every core. */
+  threads: 0,
+  /** Encoded frames kept for later prompts on the same frame, about 16 MiB each. */
+  cacheSize: 4,
 } as const;
 
 /** A sam2-segment's settings when the flow leaves them out. */

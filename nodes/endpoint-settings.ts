@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { Node } from '@node-red/registry';
 import { Sam2Client, type Sam2ClientOptions } from '../lib/client';
 import { COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS, STUDIO_URL } from '../lib/defaults';
+import { Sam2InputError } from '../lib/errors';
+import { LocalSam2, type LocalSam2Options } from '../lib/local-model/local-sam2';
 import type { Segmenter } from '../lib/segmenter';
 
 export interface EndpointCredentials {
@@ -25,8 +27,14 @@ export const SERVICE_URLS = {
 } as const;
 
 export interface EndpointSettings {
-  /** `community`, `studio`, or `custom` (then `url` is used). */
+  /** `community`, `studio`, `custom` (then `url` is used), or `local`: a SAM2 model on this machine (then `modelDir` is used). */
   service?: string;
+  /** Service `local`: the folder of the model's ONNX files. */
+  modelDir?: string;
+  /** Service `local`: `auto`, `node` or `web`. */
+  runtime?: string;
+  threads?: number | string;
+  cacheSize?: number | string;
   url?: string;
   modelId?: string;
   /** Seconds for each whole attempt. */
@@ -76,7 +84,29 @@ export function clientOptions(settings: EndpointSettings, token: string | undefi
   };
 }
 
-/** The backend the endpoint's service names: today the Livepeer API, by any of its three services. */
+/** LocalSam2's options from the node's properties (service `local`); throws naming the setting. */
+export function localOptions(settings: EndpointSettings): LocalSam2Options {
+  const modelDir = (settings.modelDir ?? '').trim();
+  if (!modelDir) throw new Sam2InputError('Model folder', 'is empty', 'Set it to the folder on the Node-RED machine that holds the SAM2 .onnx files');
+  const runtime = settings.runtime || ENDPOINT_DEFAULTS.runtime;
+  if (runtime !== 'auto' && runtime !== 'node' && runtime !== 'web') throw new Sam2InputError('Runtime', `is ${JSON.stringify(runtime)}`, 'Use auto, node or web');
+  const threads = numberOr(settings.threads, ENDPOINT_DEFAULTS.threads);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new Sam2InputError('Threads', `is ${JSON.stringify(settings.threads)}`, 'Use a whole number from 0 (every core) to 256');
+  const cacheSize = numberOr(settings.cacheSize, ENDPOINT_DEFAULTS.cacheSize);
+  if (!Number.isInteger(cacheSize) || cacheSize < 0 || cacheSize > 1000) throw new Sam2InputError('Cache', `is ${JSON.stringify(settings.cacheSize)}`, 'Use a whole number of frames from 0 (none) to 1000; each takes about 16 MiB');
+  return {
+    modelDir,
+    runtime,
+    ...(threads > 0 ? { threads } : {}),
+    cacheSize,
+    // Enough bytes for the frames asked for: the count is the setting users see.
+    cacheBytes: Math.max(1, cacheSize) * 20 * 1024 * 1024,
+    maxInputPixels: numberOr(settings.maxInputMP, ENDPOINT_DEFAULTS.maxInputMP) * 1_000_000,
+  };
+}
+
+/** The backend the endpoint's service names: a model on this machine, or the Livepeer API by any of its services. */
 export function createSegmenter(settings: EndpointSettings, token: string | undefined): Segmenter {
+  if (settings.service === 'local') return new LocalSam2(localOptions(settings));
   return new Sam2Client(clientOptions(settings, token));
 }

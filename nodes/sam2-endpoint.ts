@@ -3,6 +3,7 @@
  * one concurrency bound) per config node, shared by every sam2-segment that uses it.
  */
 import type { NodeAPI, NodeDef } from '@node-red/registry';
+import { LocalSam2 } from '../lib/local-model/local-sam2';
 import { createSegmenter, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
 import { registerEditorRoutes } from './admin/routes';
 
@@ -10,7 +11,16 @@ export = function register(RED: NodeAPI): void {
   function Sam2Endpoint(this: Sam2EndpointNode, config: NodeDef & EndpointSettings) {
     RED.nodes.createNode(this, config);
     try {
-      this.segmenter = createSegmenter(config, this.credentials.token);
+      const segmenter = createSegmenter(config, this.credentials.token);
+      this.segmenter = segmenter;
+      if (segmenter instanceof LocalSam2) {
+        // Loading a model takes seconds: start now, not at the first frame. A folder that does
+        // not hold a model is said here, and again to each message that needs it.
+        segmenter.open().then(
+          (info) => this.log(`SAM2 model ${info.modelId} (${info.format}) loaded on ${info.runtime} in ${info.loadMs} ms`),
+          (err: Error) => this.error(`sam2-endpoint model: ${err.message}`),
+        );
+      }
     } catch (err) {
       // A bad setting must not stop the flow from deploying: each message that needs this
       // endpoint reports it through its own node, where a Catch node can see it.

@@ -26,6 +26,10 @@ interface EndpointNode extends RED.EditorNode {
   maxResponseMB: number | string;
   maxInputMP: number | string;
   caFile: string;
+  modelDir: string;
+  runtime: string;
+  threads: number | string;
+  cacheSize: number | string;
 }
 
 /** The fields Test connection reads, by property name, and how. */
@@ -40,6 +44,10 @@ const FIELDS = {
   maxResponseMB: 'number',
   maxInputMP: 'number',
   caFile: 'text',
+  modelDir: 'text',
+  runtime: 'select',
+  threads: 'number',
+  cacheSize: 'number',
 } as const satisfies Record<keyof EndpointTestSettings, FieldKind>;
 
 /** The service a new endpoint starts on: the dialog's first choice (lib/defaults.ts names no default service). */
@@ -61,12 +69,17 @@ function prepare(node: EndpointNode): void {
     retries: ENDPOINT_DEFAULTS.retries,
     maxResponseMB: ENDPOINT_DEFAULTS.maxResponseMB,
     maxInputMP: ENDPOINT_DEFAULTS.maxInputMP,
+    threads: ENDPOINT_DEFAULTS.threads,
+    cacheSize: ENDPOINT_DEFAULTS.cacheSize,
   });
 
   const service = $(`#${PREFIX}service`);
   service.on('change', () => {
     const chosen = service.val() || NEW_SERVICE;
     $('#sam2-endpoint-row-url').toggle(chosen === 'custom');
+    // A model on this machine has a folder, a runtime and a cache; a remote API the rest.
+    $('.sam2-endpoint-local').toggle(chosen === 'local');
+    $('.sam2-endpoint-remote').toggle(chosen !== 'local');
     $('#sam2-endpoint-tip').text(node._(`sam2-endpoint.tip.${chosen}`));
   }).trigger('change');
 
@@ -111,6 +124,15 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     maxResponseMB: { value: ENDPOINT_DEFAULTS.maxResponseMB, validate: positive },
     maxInputMP: { value: ENDPOINT_DEFAULTS.maxInputMP, validate: positive },
     caFile: { value: '' },
+    modelDir: {
+      value: '',
+      validate(v: string | undefined) {
+        return this.service !== 'local' || Boolean((v || '').trim());
+      },
+    },
+    runtime: { value: ENDPOINT_DEFAULTS.runtime },
+    threads: { value: ENDPOINT_DEFAULTS.threads, validate: whole(0) },
+    cacheSize: { value: ENDPOINT_DEFAULTS.cacheSize, validate: whole(0) },
   },
   credentials: {
     token: { type: 'password' },
@@ -124,6 +146,9 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     }
     if (this.service === 'custom') {
       return this.url || this._('sam2-endpoint.paletteLabel');
+    }
+    if (this.service === 'local') {
+      return `${this._('sam2-endpoint.serviceName.local')}: ${this.modelDir}`;
     }
     return this._(`sam2-endpoint.serviceName.${this.service === 'studio' ? 'studio' : 'community'}`);
   },

@@ -47,12 +47,22 @@ export function openDialog(node: SegmentNode): OpenDialog {
     if (!keepFields) {
       table.render();
     }
-    if (tryPanel.hasMasks) {
+    if (answersEachClick()) {
+      tryPanel.clearMasks();
+      picker.draw();
+      tryPanel.runSoon();
+    } else if (tryPanel.hasMasks) {
       tryPanel.clearMasks();
       tryPanel.setStatus(_('sam2-segment.try.changed'));
     } else {
       picker.draw();
     }
+  }
+
+  /** A model on this machine answers each click by itself: no Try press (its frame is cached). */
+  function answersEachClick(): boolean {
+    const chosen = RED.nodes.node(String($('#node-input-endpoint').val() ?? '')) as (RED.EditorNode & { service?: string }) | null;
+    return chosen?.service === 'local';
   }
 
   const picker = new PickerCanvas(prompts, {
