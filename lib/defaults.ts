@@ -40,7 +40,14 @@ export const SEGMENT_DEFAULTS = {
   tolerance: 1,
   /** Logit above which a pixel is foreground: SAM2's own. */
   threshold: 0,
-  overlayColor: '#ff3b30',
+  /**
+   * Magenta: red and blue with no green, a hue no part of the spectrum has, so it is rare in
+   * what cameras see (foliage, sky and water, skin, wood and brick, red and orange things,
+   * grey roads and walls) and stands apart from each. A red tint vanished on the demo's own
+   * red ball; cyan or blue would on sky, water and pools. The outline (lib/overlay.ts) is
+   * dark and light, so the mask shows even on a magenta object.
+   */
+  overlayColor: '#ff00ff',
   overlayOpacity: 0.5,
   overlayOutline: 2,
   overlayFormat: 'jpeg',

@@ -5,6 +5,9 @@
  */
 import type { Node, NodeAPI } from '@node-red/registry';
 import sharp from 'sharp';
+import { SEGMENT_DEFAULTS } from '../../lib/defaults';
+import { maskStats } from '../../lib/mask-stats';
+import { tint } from '../../lib/overlay';
 import { FramePixels } from '../../lib/raw-image';
 import type { SegmentResult } from '../../lib/types';
 import { RouteError } from './http';
@@ -28,8 +31,9 @@ const FRAME_LONG_SIDE = 800;
 /** The live preview under the node in the workspace. */
 const PREVIEW_LONG_SIDE = 160;
 const PREVIEW_INTERVAL_MS = 500;
-const PREVIEW_OPACITY = 0.5;
-const DEFAULT_PREVIEW_COLOR = '#ff3b30';
+const PREVIEW_OPACITY = SEGMENT_DEFAULTS.overlayOpacity;
+/** The overlay's double line, dark and light, at its default width: 1 pixel each at any preview size. */
+const PREVIEW_OUTLINE = 2;
 
 export interface Thumbnail {
   jpeg: Buffer;
@@ -60,7 +64,7 @@ export function editorState(RED: NodeAPI, id: string): EditorState | undefined {
 
 export function attachEditor(RED: NodeAPI, node: Node, config: EditorConfig): NodeEditorLink {
   const topic = `sam2-segment/preview/${node.id}`;
-  const color = parseColor(config.overlayColor) ?? parseColor(DEFAULT_PREVIEW_COLOR)!;
+  const color = parseColor(config.overlayColor) ?? parseColor(SEGMENT_DEFAULTS.overlayColor)!;
   let preview = config.preview === true;
   let closed = false;
   let pending: { frame: FramePixels; result: SegmentResult } | undefined;
@@ -168,17 +172,14 @@ async function previewImage(frame: FramePixels, result: SegmentResult, [r, g, b]
   }
   const rgb = await source.resize(w, h, { fit: 'fill' }).removeAlpha().raw().toBuffer();
   const best = result.masks[0];
-  const keep = 1 - PREVIEW_OPACITY;
+  // The mask sampled at the preview's size, then tinted and outlined as the overlay is.
+  const small = new Uint8Array(w * h);
   for (let y = 0; y < h; y++) {
     const row = Math.min(height - 1, Math.floor(((y + 0.5) * height) / h)) * width;
-    for (let x = 0; x < w; x++) {
-      if (!best.mask[row + Math.min(width - 1, Math.floor(((x + 0.5) * width) / w))]) continue;
-      const i = (y * w + x) * 3;
-      rgb[i] = rgb[i] * keep + r * PREVIEW_OPACITY;
-      rgb[i + 1] = rgb[i + 1] * keep + g * PREVIEW_OPACITY;
-      rgb[i + 2] = rgb[i + 2] * keep + b * PREVIEW_OPACITY;
-    }
+    for (let x = 0; x < w; x++) small[y * w + x] = best.mask[row + Math.min(width - 1, Math.floor(((x + 0.5) * width) / w))];
   }
+  const { area, bbox } = maskStats(small, w, h);
+  if (area) tint(rgb, small, w, bbox, [r, g, b], PREVIEW_OPACITY, PREVIEW_OUTLINE);
   const jpeg = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 75 }).toBuffer();
   return { image: `data:image/jpeg;base64,${jpeg.toString('base64')}`, width: w, height: h, score: best.score };
 }
