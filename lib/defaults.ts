@@ -51,4 +51,14 @@ export const SEGMENT_DEFAULTS = {
   overlayOpacity: 0.5,
   overlayOutline: 2,
   overlayFormat: 'jpeg',
+  /**
+   * The live preview under the node in the editor (off until its button is pressed): its long
+   * side in pixels, and at most one every `previewIntervalMs`, the latest answer winning.
+   * 160 px is a node's width and about 5 KB of JPEG; twice a second keeps a camera at 10 fps
+   * from filling the editor's websocket.
+   */
+  previewSize: 160,
+  previewMinSize: 32,
+  previewMaxSize: 640,
+  previewIntervalMs: 500,
 } as const;

@@ -28,6 +28,8 @@ interface SegmentConfig extends NodeDef, SegmentSettings {
   /** Send dropped messages to a second output. */
   dropOutput?: boolean;
   preview?: boolean;
+  /** Long side of the live preview, pixels (admin/frame-link.ts). */
+  previewSize?: number | string;
 }
 
 interface Job {
@@ -126,7 +128,7 @@ export = function register(RED: NodeAPI): void {
         // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.
         const frame = new FramePixels(bytes);
         const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled as CompiledSettings, plan.choice, () => frame.pixels())));
-        editor.answer(frame, results[0]);
+        editor.answer(frame, results);
         if (closing.signal.aborted) return done();
         const answered = { plan, results, outputs, image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent };
         const out = writeMessage(msg, answered);
