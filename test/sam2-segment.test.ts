@@ -149,6 +149,61 @@ describe('sam2-segment in a Node-RED flow', function () {
     assert.equal((msg.sam2.logits as unknown as Float32Array[][]).length, 2);
   });
 
+  interface Annotated {
+    annotations: Array<{ type: string; bbox: number[]; label: string; score: number }>;
+    summary: Record<string, number>;
+  }
+
+  it('hands the next node a box per mask for node-red-node-annotate-image, and a summary to send on as it is', async () => {
+    const target = scene.objects[0];
+    await load({ points: [{ x: target.point[0], y: target.point[1], label: 1 }] });
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const msg = (await out) as OutMsg & Annotated;
+    const shown = msg.masks.filter((m) => m.area > 0);
+    assert.equal(msg.annotations.length, shown.length);
+    msg.annotations.forEach((a, i) => {
+      const [x1, y1, x2, y2] = shown[i].bbox;
+      assert.deepEqual(a, { type: 'rect', bbox: [x1, y1, x2 - x1, y2 - y1], label: `mask ${i + 1} ${shown[i].score.toFixed(2)}`, score: a.score });
+      assert.ok(Math.abs(a.score - shown[i].score) < 1e-4);
+    });
+    const [x, y, w, h] = msg.annotations[0].bbox;
+    assert.ok(target.point[0] >= x && target.point[0] < x + w && target.point[1] >= y && target.point[1] < y + h, 'the best box holds the point');
+    // JSON as it is: what an MQTT out node sends, and a Home Assistant sensor reads back.
+    const text = JSON.stringify(msg.summary);
+    assert.deepEqual(JSON.parse(text), msg.summary);
+    assert.ok(text.length < 200, text);
+    assert.deepEqual(Object.keys(msg.summary).sort(), ['areaShare', 'bestScore', 'found', 'height', 'masks', 'objects', 'timeMs', 'width']);
+    assert.deepEqual([msg.summary.objects, msg.summary.found, msg.summary.masks, msg.summary.width, msg.summary.height], [1, 1, 3, 640, 480]);
+    assert.ok(Math.abs(msg.summary.bestScore - msg.scores[0]) < 1e-4);
+    assert.ok(Math.abs(msg.summary.areaShare - msg.masks[0].area / (640 * 480)) < 1e-4, `${msg.summary.areaShare}`);
+    assert.ok(Math.abs(msg.summary.areaShare - target.mask.reduce((n, v) => n + v, 0) / (640 * 480)) < 0.02, 'about the object\'s own share');
+  });
+
+  it('with several objects: a box per object, the summary and the status count them all', async () => {
+    const [a, b] = scene.objects;
+    await load({ select: 'best' });
+    const green = new Promise<string>((resolve) =>
+      helper.getNode('seg').on('call:status', (call: { args: [{ fill?: string; text?: string }] }) => {
+        if (call.args[0].fill === 'green') resolve(call.args[0].text ?? '');
+      }),
+    );
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { multimask: false, objects: [{ box: a.box }, { box: b.box }] } });
+    const msg = (await out) as OutMsg & Annotated & { objects: Array<{ masks: OutMsg['masks'] }> };
+    assert.deepEqual(msg.annotations.map((n) => n.label.replace(/ \d\.\d\d$/, '')), ['object 1', 'object 2']);
+    msg.annotations.forEach((n, i) => {
+      const [x1, y1, x2, y2] = msg.objects[i].masks[0].bbox;
+      assert.deepEqual(n.bbox, [x1, y1, x2 - x1, y2 - y1]);
+    });
+    const areas = msg.objects.map((o) => o.masks[0].area);
+    assert.deepEqual([msg.summary.objects, msg.summary.found, msg.summary.masks], [2, 2, 2]);
+    assert.ok(Math.abs(msg.summary.bestScore - Math.max(...msg.objects.map((o) => o.masks[0].score))) < 1e-4);
+    // The two objects do not overlap: together they cover the sum of their areas.
+    assert.ok(Math.abs(msg.summary.areaShare - (areas[0] + areas[1]) / (640 * 480)) < 1e-4, `${msg.summary.areaShare} for areas ${areas}`);
+    assert.match(await green, /^2 objects · best \d\.\d\d · \d+ ms$/);
+  });
+
   describe('bad input: a clear error naming the field, no request sent, and the next message still works', () => {
     let tinyJpeg: Buffer;
     before(async () => {
