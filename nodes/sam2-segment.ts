@@ -13,7 +13,7 @@ import { SEGMENT_DEFAULTS } from '../lib/defaults';
 import { FrameQueue, type DropReason, type QueuePolicy } from '../lib/frame-queue';
 import { imageBytes } from '../lib/image-input';
 import { FramePixels } from '../lib/raw-image';
-import type { Lease, RetryInfo } from '../lib/segmenter';
+import type { Lease, Progress, RetryInfo } from '../lib/segmenter';
 import { attachEditor } from './admin/frame-link';
 import { registerEditorRoutes } from './admin/routes';
 import type { Sam2EndpointNode } from './endpoint-settings';
@@ -45,6 +45,15 @@ const DROP_WORDS: Record<DropReason, string> = {
   closed: 'the node was stopped',
 };
 
+/** The status shows an answer's progress at most this often: 4 a second reads as live, and costs the editor's websocket nothing. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** Bytes as the status shows them, in MB of 1024 x 1024 like the endpoint's "Max answer". */
+function sizeText(bytes: number): string {
+  if (bytes < 1000 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} kB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
 function shorten(text: string, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
@@ -65,6 +74,7 @@ export = function register(RED: NodeAPI): void {
     let dropped = 0;
     let droppedSinceSent = 0;
     let lastOutcome = '';
+    let lastProgressAt = 0;
 
     // The saved settings, checked once: a bad one is reported now and on each message.
     let compiled: CompiledSettings | undefined;
@@ -123,6 +133,14 @@ export = function register(RED: NodeAPI): void {
           promptsField: plan.promptsField,
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
             node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
+          // Tens of MB can take seconds: say how much has come, a few times a second.
+          onProgress: ({ receivedBytes }: Progress) => {
+            const now = Date.now();
+            if (now - lastProgressAt < PROGRESS_INTERVAL_MS || closing.signal.aborted) return;
+            lastProgressAt = now;
+            const waiting = queue.queued ? ` (${queue.queued} waiting)` : '';
+            node.status({ fill: 'blue', shape: 'dot', text: `receiving ${sizeText(receivedBytes)}…${waiting}` });
+          },
         };
         const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
         // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.

@@ -204,6 +204,38 @@ describe('sam2-segment in a Node-RED flow', function () {
     assert.match(await green, /^2 objects · best \d\.\d\d · \d+ ms$/);
   });
 
+  it('shows how much of a slow answer has arrived, a few times a second, then the result', async () => {
+    await load({ points: [{ x: 320, y: 240, label: 1 }] });
+    const statuses: Array<{ fill?: string; text: string; at: number }> = [];
+    helper.getNode('seg').on('call:status', (call: { args: [{ fill?: string; text?: string }] }) => statuses.push({ fill: call.args[0].fill, text: call.args[0].text ?? '', at: Date.now() }));
+    // The answer's text (three 640x480 masks, several MB) in 128 kB pieces 30 ms apart: seconds.
+    server.injectFaults('trickle=30;chunk=131072');
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const msg = await out;
+    assert.equal(msg.masks.length, 3);
+    const progress = statuses.filter((s) => s.text.startsWith('receiving'));
+    assert.ok(progress.length >= 3, `progress shown ${progress.length} times: ${statuses.map((s) => s.text).join(' | ')}`);
+    const sizes = progress.map((s) => {
+      const m = /^receiving (\d+(?:\.\d)?) (kB|MB)…$/.exec(s.text);
+      assert.ok(m, s.text);
+      return Number(m[1]) * (m[2] === 'MB' ? 1024 * 1024 : 1024);
+    });
+    for (let i = 1; i < sizes.length; i++) {
+      assert.ok(sizes[i] > sizes[i - 1], `growing: ${progress.map((s) => s.text)}`);
+    }
+    const span = progress.at(-1)!.at - progress[0].at;
+    assert.ok(progress.length <= Math.ceil(span / 250) + 1, `at most about four a second: ${progress.length} in ${span} ms`);
+    assert.ok(sizes.at(-1)! > 1024 * 1024, `the last count is past 1 MB: ${progress.at(-1)!.text}`);
+    assert.equal(progress.every((s) => s.fill === 'blue'), true);
+    await new Promise<void>((resolve) => {
+      const done = () => statuses.at(-1)?.fill === 'green' && resolve();
+      done();
+      helper.getNode('seg').on('call:status', done);
+    });
+    assert.match(statuses.at(-1)!.text, /^3 masks · best/);
+  });
+
   describe('bad input: a clear error naming the field, no request sent, and the next message still works', () => {
     let tinyJpeg: Buffer;
     before(async () => {
