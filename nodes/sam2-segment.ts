@@ -17,7 +17,18 @@ import type { Lease, Progress, RetryInfo } from '../lib/segmenter';
 import { attachEditor } from './admin/frame-link';
 import { registerEditorRoutes } from './admin/routes';
 import type { Sam2EndpointNode } from './endpoint-settings';
-import { buildOutput, compileSettings, outcomeText, planMessage, writeMessage, type CompiledSettings, type SegmentSettings } from './segment-message';
+import {
+  buildOutput,
+  compileSettings,
+  hasOwnPrompt,
+  NO_PROMPT_STATUS,
+  outcomeText,
+  planMessage,
+  promptWarning,
+  writeMessage,
+  type CompiledSettings,
+  type SegmentSettings,
+} from './segment-message';
 
 interface SegmentConfig extends NodeDef, SegmentSettings {
   endpoint: string;
@@ -74,6 +85,9 @@ export = function register(RED: NodeAPI): void {
     let dropped = 0;
     let droppedSinceSent = 0;
     let lastOutcome = '';
+    /** Yellow when the last answer went without a prompt: answered, but probably not what was meant. */
+    let lastFill: 'green' | 'yellow' = 'green';
+    let warnedNoPrompt = false;
     let lastProgressAt = 0;
 
     // The saved settings, checked once: a bad one is reported now and on each message.
@@ -90,7 +104,7 @@ export = function register(RED: NodeAPI): void {
       const waiting = queue.queued ? `, ${queue.queued} waiting` : '';
       const drops = dropped ? ` · ${dropped} dropped` : '';
       if (queue.active) node.status({ fill: 'blue', shape: 'dot', text: `segmenting (${queue.active} in flight${waiting})${drops}` });
-      else if (lastOutcome) node.status({ fill: 'green', shape: 'dot', text: `${lastOutcome}${drops}` });
+      else if (lastOutcome) node.status({ fill: lastFill, shape: 'dot', text: `${lastOutcome}${drops}` });
     };
 
     const segmenter = endpoint?.segmenter;
@@ -152,6 +166,13 @@ export = function register(RED: NodeAPI): void {
         const out = writeMessage(msg, answered);
         droppedSinceSent = 0;
         lastOutcome = outcomeText(answered);
+        const warning = promptWarning(plan);
+        lastFill = warning ? 'yellow' : 'green';
+        if (warning && !warnedNoPrompt) {
+          // Once per deploy: a camera at 10 fps must not fill the debug sidebar.
+          warnedNoPrompt = true;
+          node.warn(`sam2-segment: ${warning}`);
+        }
         send(config.dropOutput ? [out, null] : out);
         done();
       } catch (err) {
@@ -168,6 +189,9 @@ export = function register(RED: NodeAPI): void {
     else if (settingsProblem) {
       node.status({ fill: 'red', shape: 'ring', text: shorten(settingsProblem.message) });
       node.error(`sam2-segment settings: ${settingsProblem.message}`);
+    } else if (compiled && !hasOwnPrompt(compiled)) {
+      // Still answers messages that bring their prompts in msg.sam2.
+      node.status({ fill: 'yellow', shape: 'ring', text: NO_PROMPT_STATUS });
     } else node.status({});
 
     node.on('input', (msg, send, done) => queue.push({ msg, send, done }));

@@ -212,6 +212,35 @@ export function planMessage(compiled: CompiledSettings, sam2: unknown): MessageP
   };
 }
 
+/** The status at deploy of a node with neither points nor a box. */
+export const NO_PROMPT_STATUS = 'no prompt: set points or a box, or send msg.sam2';
+
+/** Whether the node's own settings prompt anything: without, every message must bring its prompts. */
+export function hasOwnPrompt(compiled: CompiledSettings): boolean {
+  return hasPrompt(compiled.prompts);
+}
+
+function hasPrompt(options: SegmentOptions): boolean {
+  return Boolean((options.points && options.points.length > 0) || options.box || options.maskInput);
+}
+
+/**
+ * The objects of a message that went without any prompt: no point, no box, no mask. The API
+ * still answers them, SAM2 choosing on its own what to segment, which is seldom what was meant;
+ * they are answered, and said so in the status and in `msg.sam2.warning`.
+ */
+export function unprompted(plan: MessagePlan): string[] {
+  return plan.objects.flatMap((o, i) => (hasPrompt(o) ? [] : [plan.several ? `msg.sam2.objects[${i}]` : 'msg.sam2']));
+}
+
+/** `msg.sam2.warning` for a message some of whose objects went without a prompt, else undefined. */
+export function promptWarning(plan: MessagePlan): string | undefined {
+  const fields = unprompted(plan);
+  if (fields.length === 0) return undefined;
+  const which = fields[0] === 'msg.sam2' ? 'the node has no points or box and msg.sam2 gave none' : `${fields.join(', ')} had no points, box or maskInput`;
+  return `no prompt: ${which}, so SAM2 chose what to segment on its own. Set points or a box in the node, or send msg.sam2.points or msg.sam2.box`;
+}
+
 export interface SegmentOutput {
   payload: unknown;
   masks: FormattedMask[];
@@ -380,15 +409,18 @@ export function writeMessage<M extends object>(msg: M, answered: Answered): M {
     timeMs: answered.timeMs,
     ...(answered.dropped ? { dropped: answered.dropped } : {}),
   };
+  const warning = promptWarning(plan);
+  if (warning) (out.sam2 as Record<string, unknown>).warning = warning;
   return msg;
 }
 
-/** The status's words for a good answer. */
+/** The status's words for a good answer; it starts `no prompt · ` when an object went without one. */
 export function outcomeText(answered: Pick<Answered, 'results' | 'plan' | 'timeMs'>): string {
   const result = answered.results[0];
+  const warn = unprompted(answered.plan).length ? 'no prompt · ' : '';
   if (answered.plan.several) {
     const best = Math.max(...answered.results.map((r) => r.masks[0]?.score ?? 0));
-    return `${answered.results.length} objects · best ${best.toFixed(2)} · ${answered.timeMs} ms`;
+    return `${warn}${answered.results.length} objects · best ${best.toFixed(2)} · ${answered.timeMs} ms`;
   }
-  return `${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
+  return `${warn}${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
 }

@@ -236,6 +236,64 @@ describe('sam2-segment in a Node-RED flow', function () {
     assert.match(statuses.at(-1)!.text, /^3 masks · best/);
   });
 
+  interface StatusCall {
+    thisValue: unknown;
+    args: [{ fill?: string; shape?: string; text?: string }];
+  }
+  /** Every status and warning `id` gave, from the helper's spies (they see the ones set at deploy too). */
+  function calls(id: string, method: 'status' | 'warn'): StatusCall['args'][0][] {
+    const node = helper.getNode(id);
+    const spy = node[method] as unknown as { getCalls(): StatusCall[] };
+    return spy.getCalls().filter((c) => c.thisValue === node).map((c) => c.args[0]);
+  }
+  /** The status `id` shows once the message in hand is answered. */
+  function answeredStatus(id: string): Promise<{ fill?: string; text?: string }> {
+    return new Promise((resolve) =>
+      helper.getNode(id).on('call:status', (call: StatusCall) => {
+        if (call.args[0].shape === 'dot' && (call.args[0].fill === 'green' || call.args[0].fill === 'yellow')) resolve(call.args[0]);
+      }),
+    );
+  }
+
+  it('a node with no points and no box says so at deploy, answers prompts from msg.sam2, and warns on a message without', async () => {
+    const target = scene.objects[0];
+    await load();
+    assert.deepEqual(calls('seg', 'status').at(-1), { fill: 'yellow', shape: 'ring', text: 'no prompt: set points or a box, or send msg.sam2' });
+
+    let out = nextMessage('out');
+    let status = answeredStatus('seg');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { points: [target.point] } });
+    const prompted = await out;
+    assert.equal(prompted.sam2.warning, undefined);
+    assert.ok(iou((await pngMask(prompted.payload)).mask, target.mask) > 0.8);
+    assert.match((await status).text!, /^3 masks · best/);
+    assert.equal((await status).fill, 'green');
+
+    // No prompt anywhere: the API still answers (SAM2 picks something), and the node says so.
+    for (let i = 0; i < 2; i++) {
+      out = nextMessage('out');
+      status = answeredStatus('seg');
+      helper.getNode('seg').receive({ payload: scene.jpeg });
+      const bare = await out;
+      assert.equal(bare.masks.length, 3);
+      assert.match(String(bare.sam2.warning), /^no prompt: the node has no points or box and msg.sam2 gave none, .*Set points or a box in the node, or send msg.sam2.points or msg.sam2.box$/);
+      assert.deepEqual([(await status).fill, /^no prompt · 3 masks · best/.test((await status).text!)], ['yellow', true]);
+    }
+    assert.equal(server.requests.at(-1)!.fields.point_coords, undefined, 'sent with no prompt, as the API allows');
+    const warned = calls('seg', 'warn').map(String);
+    assert.equal(warned.filter((w) => /no prompt/.test(w)).length, 1, `warned once per deploy: ${warned}`);
+  });
+
+  it('with objects, names the object that had no prompt', async () => {
+    const [a] = scene.objects;
+    await load({ points: [{ x: a.point[0], y: a.point[1], label: 1 }] });
+    assert.notEqual(calls('seg', 'status').at(-1)?.fill, 'yellow', 'a node with points has nothing to warn about');
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { objects: [{ box: a.box }, { points: null }] } });
+    const msg = await out;
+    assert.match(String(msg.sam2.warning), /^no prompt: msg\.sam2\.objects\[1\] had no points, box or maskInput/);
+  });
+
   describe('bad input: a clear error naming the field, no request sent, and the next message still works', () => {
     let tinyJpeg: Buffer;
     before(async () => {
