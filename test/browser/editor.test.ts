@@ -265,7 +265,9 @@ describe('the editor in Chromium', function () {
     const from = spot(x1 - 12, y1 - 12);
     const to = spot(x2 + 12, y2 + 12);
 
+    assert.ok(await page.locator('#sam2-segment-no-prompt').isVisible(), 'a node with no prompts says each message must bring its own');
     await canvas().click({ position: fg });
+    assert.ok(await page.locator('#sam2-segment-no-prompt').isHidden(), 'the note goes with the first point');
     await canvas().click({ position: bg, modifiers: ['Shift'] });
     await canvas().hover({ position: from });
     await page.mouse.down();
