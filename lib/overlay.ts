@@ -152,9 +152,10 @@ export function tint(
 ): void {
   const [x1, y1, x2, y2] = bbox;
   const w = x2 - x1;
-  const line = outline > 0 ? outlineInBox(mask, width, bbox, outline) : null;
+  const edge = outline > 0 ? edgesInBox(mask, width, bbox) : null;
+  const line = edge ? dilateInBox(edge, mask, width, bbox, outline) : null;
   // The dark half of a double line; a single line picks its shade per pixel below.
-  const dark = outline > 1 ? outlineInBox(mask, width, bbox, Math.ceil(outline / 2)) : null;
+  const dark = edge && outline > 1 ? dilateInBox(edge, mask, width, bbox, Math.ceil(outline / 2)) : null;
   // Weights out of 256 keep the blend in integers; opacity 1 gives the colour exactly.
   const k = Math.round(opacity * 256);
   const keep = 256 - k;
@@ -180,14 +181,13 @@ export function tint(
 }
 
 /**
- * The outline over the mask's box (box-sized, row-major): mask pixels within `outline - 1`
- * pixels, on both axes, of an edge pixel, which is a mask pixel with a 4-neighbour off
- * the mask. The line stays inside the mask so that pixels off it are left as they were.
- * The image's border is not an edge: an object cut off by the frame goes on past it.
- * The dilation is a square one done as two sliding-window passes, so its cost does not
- * grow with the width.
+ * The outline over the mask's box (box-sized, row-major) is `dilateInBox(edgesInBox(...))`:
+ * mask pixels within `outline - 1` pixels, on both axes, of an edge pixel, which is a mask
+ * pixel with a 4-neighbour off the mask. The line stays inside the mask so that pixels off it
+ * are left as they were. The image's border is not an edge: an object cut off by the frame
+ * goes on past it. The edge is found once for both lines of the double outline.
  */
-function outlineInBox(mask: Uint8Array, width: number, bbox: [number, number, number, number], outline: number): Uint8Array {
+function edgesInBox(mask: Uint8Array, width: number, bbox: [number, number, number, number]): Uint8Array {
   const [x1, y1, x2, y2] = bbox;
   const w = x2 - x1;
   const h = y2 - y1;
@@ -201,6 +201,17 @@ function outlineInBox(mask: Uint8Array, width: number, bbox: [number, number, nu
       }
     }
   }
+  return edge;
+}
+
+/**
+ * Mask pixels within `outline - 1` pixels, on both axes, of an edge pixel: a square dilation
+ * done as two sliding-window passes, so its cost does not grow with the width.
+ */
+function dilateInBox(edge: Uint8Array, mask: Uint8Array, width: number, bbox: [number, number, number, number], outline: number): Uint8Array {
+  const [x1, y1, x2, y2] = bbox;
+  const w = x2 - x1;
+  const h = y2 - y1;
   const r = outline - 1;
   if (r === 0) return edge;
   // Horizontal pass: near[j] counts edge pixels within r columns in the same row.
