@@ -40,6 +40,7 @@ export function openDialog(node: SegmentNode): OpenDialog {
     overlayOpacity: SEGMENT_DEFAULTS.overlayOpacity,
     overlayOutline: SEGMENT_DEFAULTS.overlayOutline,
     queueLimit: SEGMENT_DEFAULTS.queueLimit,
+    previewSize: SEGMENT_DEFAULTS.previewSize,
   });
 
   /** `keepFields`: the change came from a field being typed in, which must keep its focus. */
@@ -47,6 +48,7 @@ export function openDialog(node: SegmentNode): OpenDialog {
     if (!keepFields) {
       table.render();
     }
+    showNoPrompt();
     if (answersEachClick()) {
       tryPanel.clearMasks();
       picker.draw();
@@ -57,6 +59,11 @@ export function openDialog(node: SegmentNode): OpenDialog {
     } else {
       picker.draw();
     }
+  }
+
+  /** Without points or a box, every message must bring its own prompts: say so. */
+  function showNoPrompt(): void {
+    $('#sam2-segment-no-prompt').toggle(prompts.points.length === 0 && !prompts.box);
   }
 
   /** A model on this machine answers each click by itself: no Try press (its frame is cached). */
@@ -107,6 +114,7 @@ export function openDialog(node: SegmentNode): OpenDialog {
 
   $(`#${PREFIX}multimask`).prop('checked', typeof node.multimask === 'boolean' ? node.multimask : SEGMENT_DEFAULTS.multimask);
   table.render();
+  showNoPrompt();
   frames.loadLast();
 
   return {
