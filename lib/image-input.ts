@@ -2,10 +2,16 @@
  * Turns whatever a flow hands us into an image the API can read, and refuses bad input
  * before it costs a request: messages arrive from cameras, files, MQTT and websockets, so the
  * same JPEG can be a Buffer, base64 text, a data URL or a Buffer flattened by JSON.
+ *
+ * What goes up is always an 8-bit RGB(A) JPEG or PNG without metadata: the runner converts
+ * whatever it gets to RGB with PIL, which turns a 16-bit greyscale PNG white (it clips the
+ * 16-bit values into 8 bits), and EXIF would carry a camera's GPS position off the machine.
  */
 import sharp from 'sharp';
 import { Sam2InputError } from './errors';
+import { stripJpeg, stripPng } from './strip-metadata';
 import { MODEL_INPUT_SIZE } from './types';
+import { rasteriseVector, vectorKind } from './vector-image';
 
 /** Default cap on decoded pixels: a small file that declares 30000x30000 must not be decoded. */
 export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
@@ -83,7 +89,11 @@ export interface PrepareOptions {
   efficient?: boolean;
   /** Where the bytes came from, for errors. */
   field?: string;
+  /** Accept SVG, drawn at a bounded cost (vector-image.ts); refused by default. */
+  allowVector?: boolean;
 }
+
+const VECTOR_FIX = 'Send a camera frame as JPEG or PNG; to accept SVG, tick "Allow vector images" on the sam2-endpoint node (allowVector)';
 
 /**
  * Reads the image's header and decodes it once (cheaply, shrunk on load) so a truncated or
@@ -92,6 +102,15 @@ export interface PrepareOptions {
 export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}): Promise<PreparedImage> {
   const field = options.field ?? 'image';
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  const vector = vectorKind(bytes);
+  if (vector) {
+    if (!options.allowVector || vector !== 'svg') {
+      const what = vector === 'svgz' ? 'gzip-compressed data (an SVGZ vector image?)' : vector === 'pdf' ? 'a PDF document' : 'a vector image or other markup (SVG/XML)';
+      throw new Sam2InputError(field, `is ${what}, not a camera frame`, vector === 'svg' ? VECTOR_FIX : 'Send a JPEG or PNG');
+    }
+    // Drawn once; from here on it is a PNG like any other.
+    bytes = await rasteriseVector(bytes, maxPixels, field);
+  }
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -99,6 +118,7 @@ export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}):
     throw new Sam2InputError(field, `is ${bytes.length} bytes that are not an image (no known image header)`, 'Send JPEG, PNG, WebP, GIF, TIFF or AVIF bytes');
   }
   const { width: storedWidth, height: storedHeight, format } = meta;
+  if (format === 'svg' || format === 'pdf') throw new Sam2InputError(field, `is a ${format} vector image, not a camera frame`, VECTOR_FIX);
   if (!storedWidth || !storedHeight) throw new Sam2InputError(field, `is a ${format ?? 'file'} with no pixel size`, 'Send a still image with a width and height');
   if (storedWidth * storedHeight > maxPixels) {
     throw new Sam2InputError(
@@ -125,18 +145,27 @@ export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}):
     const upload = await encodeLike(format, upright().resize(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, { fit: 'fill', kernel: sharp.kernel.linear }));
     return { upload, contentType, width, height, uploadWidth: MODEL_INPUT_SIZE, uploadHeight: MODEL_INPUT_SIZE };
   }
-  const untouched = orientation === 1 && (format === 'jpeg' || format === 'png');
-  const upload = untouched ? bytes : await encodeLike(format, upright());
+  // 8-bit RGB(A) JPEG and PNG lose only their metadata, pixels untouched; the rest is redrawn upright in 8-bit sRGB.
+  const plain = orientation === 1 && meta.depth === 'uchar' && meta.space === 'srgb' && (format === 'jpeg' ? meta.channels === 3 : format === 'png' && (meta.channels === 3 || meta.channels === 4));
+  const stripped = plain ? (format === 'jpeg' ? stripJpeg(bytes) : stripPng(bytes)) : undefined;
+  const upload = stripped ?? (await encodeLike(format, upright()));
   return { upload, contentType, width, height, uploadWidth: width, uploadHeight: height };
 }
 
 /** The image as users see it: turned upright when its EXIF orientation says so, else the bytes as they are. */
 export async function uprightImage(bytes: Buffer): Promise<Buffer> {
+  // An SVG that passed prepareImage (allowVector) is drawn the same bounded way again, never here.
+  if (vectorKind(bytes) === 'svg') return rasteriseVector(bytes, DEFAULT_MAX_INPUT_PIXELS, 'image');
   const { orientation, format } = await sharp(bytes).metadata();
   return (orientation ?? 1) > 1 ? encodeLike(format, sharp(bytes).rotate()) : bytes;
 }
 
-/** JPEG stays JPEG; everything else goes up as PNG, which the gateway reads and loses nothing. */
+/**
+ * JPEG stays JPEG; everything else goes up as PNG, which the gateway reads and loses nothing.
+ * Always 8-bit sRGB (16-bit, greyscale and CMYK are converted), and sharp writes no metadata
+ * unless asked to.
+ */
 function encodeLike(format: string | undefined, pipeline: sharp.Sharp): Promise<Buffer> {
-  return (format === 'jpeg' ? pipeline.jpeg({ quality: 92 }) : pipeline.png({ compressionLevel: 1 })).toBuffer();
+  const srgb = pipeline.toColourspace('srgb');
+  return (format === 'jpeg' ? srgb.jpeg({ quality: 92 }) : srgb.png({ compressionLevel: 1 })).toBuffer();
 }
