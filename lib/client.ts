@@ -5,16 +5,19 @@
  */
 import { Blob } from 'node:buffer';
 import { FormData, Pool, errors as undiciErrors } from 'undici';
-import { errorDetail, parseRetryAfter } from './api-error';
+import { errorBodyKind, errorDetail, parseRetryAfter } from './api-error';
 import { maskFromLogits } from './bilinear';
 import { ConcurrencyLimit } from './concurrency';
+import { checkContentEncoding, contentEncodings } from './content-encoding';
 import { decodeSegmentResponse, type DecodedResponse } from './decode-response';
-import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from './errors';
+import { Sam2ApiError, Sam2DecodeError, Sam2InputError, Sam2NetworkError } from './errors';
 import { imageBytes, prepareImage, DEFAULT_MAX_INPUT_PIXELS, type PreparedImage } from './image-input';
 import { linkSignals } from './linked-signal';
+import { byScore } from './mask-order';
 import { maskStats } from './mask-stats';
 import { checkPrompts, promptFields } from './prompts';
 import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions } from './segmenter';
+import { cleanToken } from './token';
 import { LOW_RES_SIZE, type Sam2Mask, type SegmentResult } from './types';
 
 export type { CallOptions, RetryInfo, SegmentOptions } from './segmenter';
@@ -47,6 +50,10 @@ export interface Sam2ClientOptions {
   maxInputPixels?: number;
   /** Certificate authorities (PEM) to trust instead of the public ones, for a self-hosted runner with a private CA. TLS is always verified. */
   ca?: string | Buffer;
+  /** Accept SVG input (rasterised at a bounded cost); refused by default. */
+  allowVector?: boolean;
+  /** Most objects one segmentEach call takes (default 100): each is a request, all held until the last ends. */
+  maxObjects?: number;
 }
 
 /** One request, checked and ready to send. */
@@ -65,6 +72,9 @@ const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 20_000;
 const ERROR_BODY_LIMIT = 64 * 1024;
+/** Node's timers hold at most 2^31-1 ms; a longer delay fires at once. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+const DEFAULT_MAX_OBJECTS = 100;
 
 /** Low-level failures that mean the connection broke, not that the server was slow. */
 const CONNECTION_CODES = new Set([
@@ -82,8 +92,9 @@ export class Sam2Client implements Segmenter {
   readonly url: string;
   readonly modelId: string;
   readonly efficient: boolean;
+  readonly allowVector: boolean;
   private readonly token: string;
-  private readonly options: Required<Omit<Sam2ClientOptions, 'url' | 'token' | 'modelId' | 'efficient' | 'ca'>>;
+  private readonly options: Required<Omit<Sam2ClientOptions, 'url' | 'token' | 'modelId' | 'efficient' | 'ca' | 'allowVector'>>;
   private readonly pool: Pool;
   private readonly route: string;
   private readonly limit: ConcurrencyLimit;
@@ -91,25 +102,30 @@ export class Sam2Client implements Segmenter {
   private readonly closing = new AbortController();
 
   constructor(options: Sam2ClientOptions = {}) {
-    const base = new URL(options.url || DEFAULT_URL);
+    if (options.url !== undefined && !String(options.url).trim()) {
+      throw new TypeError('url is empty: give the gateway\'s or runner\'s base URL, or leave url out for the community gateway');
+    }
+    const base = new URL(options.url ?? DEFAULT_URL);
     if (base.protocol !== 'http:' && base.protocol !== 'https:') {
       throw new TypeError(`url must start with http:// or https://, got ${base.protocol}`);
     }
     this.url = base.origin + base.pathname.replace(/\/+$/, '');
     this.route = `${base.pathname.replace(/\/+$/, '')}/segment-anything-2`;
-    this.token = options.token ?? '';
+    this.token = cleanToken(options.token, 'token');
     this.modelId = options.modelId || DEFAULT_MODEL_ID;
     this.efficient = options.efficient ?? true;
-    const timeoutMs = positive(options.timeoutMs, 120_000, 'timeoutMs');
+    this.allowVector = options.allowVector === true;
+    const timeoutMs = positive(options.timeoutMs, 120_000, 'timeoutMs', TIMER_MAX_MS);
     this.options = {
       timeoutMs,
-      connectTimeoutMs: positive(options.connectTimeoutMs, 10_000, 'connectTimeoutMs'),
-      firstByteTimeoutMs: positive(options.firstByteTimeoutMs, timeoutMs, 'firstByteTimeoutMs'),
-      stallTimeoutMs: positive(options.stallTimeoutMs, 30_000, 'stallTimeoutMs'),
+      connectTimeoutMs: positive(options.connectTimeoutMs, 10_000, 'connectTimeoutMs', TIMER_MAX_MS),
+      firstByteTimeoutMs: positive(options.firstByteTimeoutMs, timeoutMs, 'firstByteTimeoutMs', TIMER_MAX_MS),
+      stallTimeoutMs: positive(options.stallTimeoutMs, 30_000, 'stallTimeoutMs', TIMER_MAX_MS),
       maxConcurrency: positive(options.maxConcurrency, 2, 'maxConcurrency'),
       retries: options.retries ?? 2,
       maxResponseBytes: positive(options.maxResponseBytes, 1024 ** 3, 'maxResponseBytes'),
       maxInputPixels: positive(options.maxInputPixels, DEFAULT_MAX_INPUT_PIXELS, 'maxInputPixels'),
+      maxObjects: positive(options.maxObjects, DEFAULT_MAX_OBJECTS, 'maxObjects'),
     };
     if (!Number.isInteger(this.options.retries) || this.options.retries < 0) {
       throw new RangeError(`retries must be a whole number of 0 or more, got ${options.retries}`);
@@ -145,8 +161,12 @@ export class Sam2Client implements Segmenter {
    */
   async segmentEach(image: unknown, objects: SegmentOptions[], call: CallOptions = {}): Promise<SegmentResult[]> {
     if (objects.length === 0) throw new TypeError('segmentEach needs at least one object');
-    const prepared = await this.prepare(image, call);
     const field = call.promptsField ?? 'objects';
+    const maxObjects = call.maxObjects ?? this.options.maxObjects;
+    if (objects.length > maxObjects) {
+      throw new Sam2InputError(field, `has ${objects.length} objects, over the limit of ${maxObjects}`, 'Send fewer objects in one message (each is a request), or raise the limit (maxObjects)');
+    }
+    const prepared = await this.prepare(image, call);
     const plans = objects.map((prompts, i) => this.plan(prepared, prompts, `${field}[${i}]`));
     const failed = new AbortController();
     const linked = linkSignals(call.signal ? [call.signal, failed.signal] : [failed.signal]);
@@ -171,17 +191,20 @@ export class Sam2Client implements Segmenter {
       field: imageField,
       efficient: this.efficient,
       maxInputPixels: this.options.maxInputPixels,
+      allowVector: this.allowVector,
     });
   }
 
   /** Checks one object's prompts against the prepared image and decides what to ask for. */
   private plan(prepared: PreparedImage, prompts: SegmentOptions, promptsField: string): RequestPlan {
     const checked = checkPrompts(prompts, prepared.width, prepared.height, promptsField);
-    const threshold = prompts.threshold ?? 0;
-    if (!Number.isFinite(threshold)) throw new TypeError(`threshold must be a finite number, got ${threshold}`);
+    const threshold: unknown = prompts.threshold ?? 0;
+    if (typeof threshold !== 'number' || !Number.isFinite(threshold)) {
+      throw new Sam2InputError(`${promptsField}.threshold`, `is ${JSON.stringify(threshold) ?? String(threshold)}, not a finite number`, "Use a number such as 0 (SAM2's own threshold) or 0.5");
+    }
     const fields = {
       model_id: prompts.modelId || this.modelId,
-      ...promptFields(checked, prepared.uploadWidth / prepared.width, prepared.uploadHeight / prepared.height),
+      ...promptFields(checked, prepared.uploadWidth / prepared.width, prepared.uploadHeight / prepared.height, promptsField),
       // Binary masks are a quarter of the text of logits; other thresholds are rebuilt from the 256x256 logits.
       return_logits: 'false',
     };
@@ -259,10 +282,19 @@ export class Sam2Client implements Segmenter {
         headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
         signal: attemptSignal,
       });
-      if (response.statusCode !== 200) {
-        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
-        throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']));
+      if (response.statusCode >= 300 && response.statusCode < 400) {
+        // Never followed: the token is for this server only, and the answer belongs to the route asked.
+        await response.body.dump({ limit: ERROR_BODY_LIMIT }).catch(() => undefined);
+        throw redirectError(response.statusCode, response.headers.location, this.url);
       }
+      if (response.statusCode !== 200) {
+        const compressed = contentEncodings(response.headers['content-encoding']).some((e) => e !== 'identity');
+        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
+        const body = compressed ? 'compressed' : errorBodyKind(text);
+        const detail = compressed ? `a compressed error body (Content-Encoding: ${String(response.headers['content-encoding'])}), not read` : errorDetail(response.statusCode, text);
+        throw new Sam2ApiError(response.statusCode, detail, parseRetryAfter(response.headers['retry-after']), { body });
+      }
+      checkContentEncoding(response.headers['content-encoding'], this.url);
       let receivedBytes = 0;
       const counted = (async function* () {
         for await (const chunk of response.body) {
@@ -283,10 +315,29 @@ export class Sam2Client implements Segmenter {
   }
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
+function positive(value: number | undefined, fallback: number, name: string, max = Infinity): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  if (value > max) throw new RangeError(`${name} must be at most ${max} (what Node's timers hold), got ${value}`);
   return value;
+}
+
+/** A 3xx answer, in words: where it points, and that it was not followed. */
+function redirectError(status: number, location: string | string[] | undefined, url: string): Sam2ApiError {
+  const raw = Array.isArray(location) ? location[0] : location;
+  let target: string | undefined;
+  try {
+    const parsed = new URL(raw ?? '', `${url}/`);
+    parsed.username = '';
+    parsed.password = '';
+    target = raw ? parsed.toString() : undefined;
+  } catch {
+    target = undefined;
+  }
+  const detail = target
+    ? `${url} redirects to ${target}; redirects are not followed, so the token goes nowhere else: set the endpoint's URL to the address it points to, if you trust it`
+    : `${url} answered with a redirect that names no valid address; check the endpoint's URL`;
+  return new Sam2ApiError(status, detail, undefined, { body: 'redirect', location: target });
 }
 
 function isRetryable(err: unknown): boolean {
@@ -353,6 +404,12 @@ function networkError(err: unknown, url: string): unknown {
   if (err instanceof Error && /certificate|self.signed|SSL|TLS/i.test(`${code} ${causeCode} ${err.message}`)) {
     return new Sam2NetworkError(`TLS check of ${url} failed (${tlsCode || err.message}); TLS is always verified: fix the certificate, or for a private CA set the endpoint's CA file`, { cause: err });
   }
+  // undici's parser and header errors (HTTPParserError, often without a code; HPE_*, UND_ERR_*): the answer is not HTTP as it should be.
+  const name = err instanceof Error ? err.name : '';
+  if (err instanceof undiciErrors.UndiciError || name === 'HTTPParserError' || /^(HPE_|UND_ERR_)/.test(code) || /^(HPE_|UND_ERR_)/.test(causeCode)) {
+    const what = (err as Error).message || code;
+    return new Sam2NetworkError(`the answer from ${url} is not well-formed HTTP (${code || causeCode || name}: ${what}); check the URL and any proxy in front of the runner`, { cause: err });
+  }
   return err;
 }
 
@@ -376,6 +433,6 @@ function assemble(
     masks.push({ mask, score: decoded.scores[c], area, bbox, ...(how.returnLogits && low ? { logits: low.slice() } : {}) });
   }
   // The API sends best first; sorting again costs nothing and protects every consumer's "masks[0] is best".
-  masks.sort((a, b) => b.score - a.score);
+  masks.sort(byScore);
   return { width, height, masks };
 }

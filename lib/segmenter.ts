@@ -46,6 +46,8 @@ export interface CallOptions {
    * a backend that caches per image may use it instead of hashing the bytes.
    */
   imageId?: string;
+  /** Most objects `segmentEach` takes in this call; more is a Sam2InputError naming `promptsField`. Default: the backend's own limit. */
+  maxObjects?: number;
 }
 
 /** Work in flight now, work waiting for a free slot, and how many may run at once. */
