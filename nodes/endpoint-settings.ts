@@ -2,9 +2,12 @@
  * The sam2-endpoint node's saved properties, and how they become client options. Kept apart
  * from the node so the editor's "Test connection" builds its client by the same rules.
  */
-import { readFileSync } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import type { Node } from '@node-red/registry';
 import { DEFAULT_MODEL_ID, DEFAULT_URL, type Sam2Client, type Sam2ClientOptions } from '../lib/client';
+import { Sam2InputError } from '../lib/errors';
+import { cleanToken } from '../lib/token';
+import { rangeSetting, TIMER_MAX_MS } from './setting-ranges';
 
 export interface EndpointCredentials {
   token?: string;
@@ -15,6 +18,12 @@ export interface Sam2EndpointNode extends Node<EndpointCredentials> {
   /** Absent when the settings are unusable; `problem` then says why. */
   client?: Sam2Client;
   problem?: string;
+  /** Settles once the client is built or `problem` is set: a CA file is read before the client exists. */
+  ready?: Promise<void>;
+  /** Requests at once, known before the client is built. */
+  concurrency?: number;
+  /** The origin (scheme, host, port) the saved token belongs to: the editor's test may send it there only. */
+  savedOrigin?: string;
 }
 
 export const SERVICE_URLS = {
@@ -38,38 +47,102 @@ export interface EndpointSettings {
   maxInputMP?: number | string;
   /** Path of a PEM file with the certificate authorities to trust for this endpoint (they replace the public ones). */
   caFile?: string;
+  /** Accept SVG input, rasterised at a bounded cost; off by default, as vector images are not camera frames. */
+  allowVector?: boolean;
 }
 
-function numberOr(value: number | string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  return Number(value);
-}
-
+/**
+ * The base URL the settings choose. Only an explicit `community` goes to the public gateway:
+ * an empty URL or an unknown service is refused, so frames and a token never go to a third
+ * party nobody chose. A flow written without a service but with a URL means that URL.
+ */
 export function endpointUrl(settings: EndpointSettings): string {
-  const preset = SERVICE_URLS[settings.service as keyof typeof SERVICE_URLS];
-  return preset ?? (settings.url || DEFAULT_URL);
+  const service = settings.service;
+  if (service === 'community') return SERVICE_URLS.community;
+  if (service === 'studio') return SERVICE_URLS.studio;
+  if (service !== 'custom' && service !== undefined && service !== '') {
+    throw new Sam2InputError('Service', `is ${JSON.stringify(service)}, not one this node knows`, 'Choose the Livepeer community gateway, Livepeer Studio, or a self-hosted URL');
+  }
+  const url = typeof settings.url === 'string' ? settings.url.trim() : '';
+  if (!url) {
+    throw new Sam2InputError('URL', 'is empty', "Enter the base URL of your gateway or runner, or choose the Livepeer community gateway as Service to send frames there");
+  }
+  return url;
 }
 
-/** Client options from the node's properties; throws with the property's name when one is off. */
-export function clientOptions(settings: EndpointSettings, token: string | undefined): Sam2ClientOptions {
-  let ca: Buffer | undefined;
-  if (settings.caFile) {
-    try {
-      ca = readFileSync(settings.caFile);
-    } catch (err) {
-      throw new Error(`CA file ${settings.caFile} cannot be read (${(err as NodeJS.ErrnoException).code}); check the path on the Node-RED machine`);
-    }
+/** The origin a URL's token belongs to, or undefined when it does not parse. */
+export function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
   }
+}
+
+/** Largest CA file read: a bundle of a few hundred certificates is ~200 KB. */
+export const CA_FILE_MAX_BYTES = 1024 * 1024;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+/**
+ * The CA file, read without holding the event loop: opened non-blocking (a pipe or a device
+ * would otherwise wait or stream without end), accepted only as a regular file of at most
+ * 1 MiB that holds a PEM certificate. Every failure to open it reads the same, so the
+ * message does not tell which paths exist.
+ */
+export async function readCaFile(path: string): Promise<Buffer> {
+  const fix = 'Set it to a PEM file of certificate authorities on the Node-RED machine that Node-RED can read';
+  let file: fs.FileHandle;
+  try {
+    file = await fs.open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch {
+    throw new Sam2InputError('CA file', `${path} is not a readable regular file`, fix);
+  }
+  try {
+    const stat = await file.stat();
+    if (!stat.isFile()) throw new Sam2InputError('CA file', `${path} is not a readable regular file`, fix);
+    if (stat.size > CA_FILE_MAX_BYTES) throw new Sam2InputError('CA file', `${path} is ${stat.size} bytes, over the 1 MiB a certificate file needs`, fix);
+    // The file may have grown since fstat: read one byte past the cap to notice.
+    const buffer = Buffer.alloc(CA_FILE_MAX_BYTES + 1);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, size, buffer.length - size, size);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+      if (size > CA_FILE_MAX_BYTES) throw new Sam2InputError('CA file', `${path} is over the 1 MiB a certificate file needs`, fix);
+    }
+    const ca = buffer.subarray(0, size);
+    if (!PEM_CERTIFICATE.test(ca.toString('latin1'))) {
+      throw new Sam2InputError('CA file', `${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, fix);
+    }
+    return Buffer.from(ca);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Client options from the node's properties, without the CA file (see `readCaFile`); throws a
+ * Sam2InputError naming the property when one is off.
+ */
+export function clientOptions(settings: EndpointSettings, token: string | undefined, ca?: Buffer): Sam2ClientOptions {
+  const timeout = rangeSetting(settings.timeout, { name: 'Timeout', min: 0, above: true, max: Math.floor(TIMER_MAX_MS / 1000), fallback: 120, unit: 'seconds' });
   return {
     url: endpointUrl(settings),
-    token: token || undefined,
+    token: cleanToken(token, 'Token') || undefined,
     modelId: settings.modelId || DEFAULT_MODEL_ID,
-    timeoutMs: numberOr(settings.timeout, 120) * 1000,
-    maxConcurrency: numberOr(settings.concurrency, 2),
-    retries: numberOr(settings.retries, 2),
+    timeoutMs: Math.round(timeout * 1000),
+    maxConcurrency: rangeSetting(settings.concurrency, { name: 'At once', min: 1, max: 64, integer: true, fallback: 2, unit: 'requests' }),
+    retries: rangeSetting(settings.retries, { name: 'Retries', min: 0, max: 10, integer: true, fallback: 2 }),
     efficient: settings.efficient ?? true,
-    maxResponseBytes: numberOr(settings.maxResponseMB, 1024) * 1024 * 1024,
-    maxInputPixels: numberOr(settings.maxInputMP, 50) * 1_000_000,
+    maxResponseBytes: Math.round(rangeSetting(settings.maxResponseMB, { name: 'Max answer', min: 0, above: true, max: 4096, fallback: 1024, unit: 'MB' }) * 1024 * 1024),
+    maxInputPixels: Math.round(rangeSetting(settings.maxInputMP, { name: 'Max image', min: 0, above: true, max: 1000, fallback: 50, unit: 'megapixels' }) * 1_000_000),
+    allowVector: settings.allowVector === true,
     ca,
   };
+}
+
+/** Client options with the CA file read: what the editor's Test connection uses. */
+export async function loadClientOptions(settings: EndpointSettings, token: string | undefined): Promise<Sam2ClientOptions> {
+  const options = clientOptions(settings, token);
+  return settings.caFile ? { ...options, ca: await readCaFile(settings.caFile) } : options;
 }
