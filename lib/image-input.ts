@@ -10,11 +10,12 @@
 import sharp from 'sharp';
 import { Sam2InputError } from './errors';
 import { stripJpeg, stripPng } from './strip-metadata';
-import { MODEL_INPUT_SIZE } from './types';
 import { rasteriseVector, vectorKind } from './vector-image';
+import { ENDPOINT_DEFAULTS } from './defaults';
+import { MODEL_INPUT_SIZE } from './types';
 
 /** Default cap on decoded pixels: a small file that declares 30000x30000 must not be decoded. */
-export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
+export const DEFAULT_MAX_INPUT_PIXELS = ENDPOINT_DEFAULTS.maxInputMP * 1_000_000;
 
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 const DATA_URL = /^data:([^;,]*)(;[^,]*)?,/;
@@ -95,22 +96,39 @@ export interface PrepareOptions {
 
 const VECTOR_FIX = 'Send a camera frame as JPEG or PNG; to accept SVG, tick "Allow vector images" on the sam2-endpoint node (allowVector)';
 
+/** Refuses vector images (and markup, SVGZ, PDF) by their first bytes, before an image library lays them out. */
+function refuseVector(bytes: Buffer, field: string): void {
+  const vector = vectorKind(bytes);
+  if (!vector) return;
+  const what = vector === 'svgz' ? 'gzip-compressed data (an SVGZ vector image?)' : vector === 'pdf' ? 'a PDF document' : 'a vector image or other markup (SVG/XML)';
+  throw new Sam2InputError(field, `is ${what}, not a camera frame`, vector === 'svg' ? VECTOR_FIX : 'Send a JPEG or PNG');
+}
+
+/** What the header says, checked: the image is readable and within the pixel limit. */
+export interface ImageHeader {
+  format?: string;
+  /** The stored pixel grid, before EXIF orientation. */
+  storedWidth: number;
+  storedHeight: number;
+  /** EXIF orientation, 1 when absent. */
+  orientation: number;
+  /** The image as users see it (EXIF orientation applied). */
+  width: number;
+  height: number;
+  /** sharp's words for the pixels: `uchar` is 8-bit; `srgb`, `b-w`, `cmyk`...; channels with alpha. */
+  depth?: string;
+  space?: string;
+  channels?: number;
+}
+
 /**
- * Reads the image's header and decodes it once (cheaply, shrunk on load) so a truncated or
- * corrupt frame is caught here and not by a GPU server after the upload.
+ * Reads the image's header only (no decoding): refuses bytes that are not an image and
+ * images declaring more pixels than `maxInputPixels`, before anything decodes them.
  */
-export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}): Promise<PreparedImage> {
+export async function readImageHeader(bytes: Buffer, options: { maxInputPixels?: number; field?: string } = {}): Promise<ImageHeader> {
   const field = options.field ?? 'image';
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-  const vector = vectorKind(bytes);
-  if (vector) {
-    if (!options.allowVector || vector !== 'svg') {
-      const what = vector === 'svgz' ? 'gzip-compressed data (an SVGZ vector image?)' : vector === 'pdf' ? 'a PDF document' : 'a vector image or other markup (SVG/XML)';
-      throw new Sam2InputError(field, `is ${what}, not a camera frame`, vector === 'svg' ? VECTOR_FIX : 'Send a JPEG or PNG');
-    }
-    // Drawn once; from here on it is a PNG like any other.
-    bytes = await rasteriseVector(bytes, maxPixels, field);
-  }
+  refuseVector(bytes, field);
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -127,15 +145,42 @@ export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}):
       'Send a smaller image, or raise "Max input pixels" on the sam2-endpoint node if this size is expected',
     );
   }
+  const orientation = meta.orientation ?? 1;
+  return {
+    format,
+    storedWidth,
+    storedHeight,
+    orientation,
+    width: orientation >= 5 ? storedHeight : storedWidth,
+    height: orientation >= 5 ? storedWidth : storedHeight,
+    depth: meta.depth,
+    space: meta.space,
+    channels: meta.channels,
+  };
+}
+
+/** The error for an image whose header reads but whose pixels do not decode. */
+export function damagedImageError(field: string, format: string | undefined, err: unknown): Sam2InputError {
+  return new Sam2InputError(field, `is a damaged ${format} image (${(err as Error).message.split('\n')[0]})`, 'Check the source of this frame; a camera or transfer may have cut it short');
+}
+
+/**
+ * Reads the image's header and decodes it once (cheaply, shrunk on load) so a truncated or
+ * corrupt frame is caught here and not by a GPU server after the upload.
+ */
+export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}): Promise<PreparedImage> {
+  const field = options.field ?? 'image';
+  const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  // An allowed SVG is drawn once; from here on it is a PNG like any other.
+  if (options.allowVector && vectorKind(bytes) === 'svg') bytes = await rasteriseVector(bytes, maxPixels, field);
+  const header = await readImageHeader(bytes, { maxInputPixels: maxPixels, field });
+  const { format, orientation, width, height } = header;
   try {
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels }).resize(16, 16, { fit: 'fill' }).raw().toBuffer();
   } catch (err) {
-    throw new Sam2InputError(field, `is a damaged ${format} image (${(err as Error).message.split('\n')[0]})`, 'Check the source of this frame; a camera or transfer may have cut it short');
+    throw damagedImageError(field, format, err);
   }
 
-  const orientation = meta.orientation ?? 1;
-  const width = orientation >= 5 ? storedHeight : storedWidth;
-  const height = orientation >= 5 ? storedWidth : storedHeight;
   const contentType = format === 'jpeg' ? 'image/jpeg' : 'image/png';
   const upright = () => sharp(bytes, { limitInputPixels: maxPixels }).rotate();
 
@@ -146,7 +191,7 @@ export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}):
     return { upload, contentType, width, height, uploadWidth: MODEL_INPUT_SIZE, uploadHeight: MODEL_INPUT_SIZE };
   }
   // 8-bit RGB(A) JPEG and PNG lose only their metadata, pixels untouched; the rest is redrawn upright in 8-bit sRGB.
-  const plain = orientation === 1 && meta.depth === 'uchar' && meta.space === 'srgb' && (format === 'jpeg' ? meta.channels === 3 : format === 'png' && (meta.channels === 3 || meta.channels === 4));
+  const plain = orientation === 1 && header.depth === 'uchar' && header.space === 'srgb' && (format === 'jpeg' ? header.channels === 3 : format === 'png' && (header.channels === 3 || header.channels === 4));
   const stripped = plain ? (format === 'jpeg' ? stripJpeg(bytes) : stripPng(bytes)) : undefined;
   const upload = stripped ?? (await encodeLike(format, upright()));
   return { upload, contentType, width, height, uploadWidth: width, uploadHeight: height };

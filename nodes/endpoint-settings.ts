@@ -4,8 +4,10 @@
  */
 import { constants, promises as fs } from 'node:fs';
 import type { Node } from '@node-red/registry';
-import { DEFAULT_MODEL_ID, DEFAULT_URL, type Sam2Client, type Sam2ClientOptions } from '../lib/client';
+import { Sam2Client, type Sam2ClientOptions } from '../lib/client';
+import { COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS, STUDIO_URL } from '../lib/defaults';
 import { Sam2InputError } from '../lib/errors';
+import type { Segmenter } from '../lib/segmenter';
 import { cleanToken } from '../lib/token';
 import { rangeSetting, TIMER_MAX_MS } from './setting-ranges';
 
@@ -15,20 +17,18 @@ export interface EndpointCredentials {
 
 /** The running config node, as sam2-segment and the editor's admin routes see it. */
 export interface Sam2EndpointNode extends Node<EndpointCredentials> {
-  /** Absent when the settings are unusable; `problem` then says why. */
-  client?: Sam2Client;
+  /** The backend its service names; absent when the settings are unusable, and `problem` then says why. */
+  segmenter?: Segmenter;
   problem?: string;
-  /** Settles once the client is built or `problem` is set: a CA file is read before the client exists. */
+  /** With a CA file: settles once it is read, `problem` set if it cannot be used; the segmenter's connections wait for it. */
   ready?: Promise<void>;
-  /** Requests at once, known before the client is built. */
-  concurrency?: number;
   /** The origin (scheme, host, port) the saved token belongs to: the editor's test may send it there only. */
   savedOrigin?: string;
 }
 
 export const SERVICE_URLS = {
-  community: DEFAULT_URL,
-  studio: 'https://livepeer.studio/api/beta/generate',
+  community: COMMUNITY_URL,
+  studio: STUDIO_URL,
 } as const;
 
 export interface EndpointSettings {
@@ -125,17 +125,18 @@ export async function readCaFile(path: string): Promise<Buffer> {
  * Sam2InputError naming the property when one is off.
  */
 export function clientOptions(settings: EndpointSettings, token: string | undefined, ca?: Buffer): Sam2ClientOptions {
-  const timeout = rangeSetting(settings.timeout, { name: 'Timeout', min: 0, above: true, max: Math.floor(TIMER_MAX_MS / 1000), fallback: 120, unit: 'seconds' });
+  const d = ENDPOINT_DEFAULTS;
+  const timeout = rangeSetting(settings.timeout, { name: 'Timeout', min: 0, above: true, max: Math.floor(TIMER_MAX_MS / 1000), fallback: d.timeoutS, unit: 'seconds' });
   return {
     url: endpointUrl(settings),
     token: cleanToken(token, 'Token') || undefined,
     modelId: settings.modelId || DEFAULT_MODEL_ID,
     timeoutMs: Math.round(timeout * 1000),
-    maxConcurrency: rangeSetting(settings.concurrency, { name: 'At once', min: 1, max: 64, integer: true, fallback: 2, unit: 'requests' }),
-    retries: rangeSetting(settings.retries, { name: 'Retries', min: 0, max: 10, integer: true, fallback: 2 }),
-    efficient: settings.efficient ?? true,
-    maxResponseBytes: Math.round(rangeSetting(settings.maxResponseMB, { name: 'Max answer', min: 0, above: true, max: 4096, fallback: 1024, unit: 'MB' }) * 1024 * 1024),
-    maxInputPixels: Math.round(rangeSetting(settings.maxInputMP, { name: 'Max image', min: 0, above: true, max: 1000, fallback: 50, unit: 'megapixels' }) * 1_000_000),
+    maxConcurrency: rangeSetting(settings.concurrency, { name: 'At once', min: 1, max: 64, integer: true, fallback: d.concurrency, unit: 'requests' }),
+    retries: rangeSetting(settings.retries, { name: 'Retries', min: 0, max: 10, integer: true, fallback: d.retries }),
+    efficient: settings.efficient ?? d.efficient,
+    maxResponseBytes: Math.round(rangeSetting(settings.maxResponseMB, { name: 'Max answer', min: 0, above: true, max: 4096, fallback: d.maxResponseMB, unit: 'MB' }) * 1024 * 1024),
+    maxInputPixels: Math.round(rangeSetting(settings.maxInputMP, { name: 'Max image', min: 0, above: true, max: 1000, fallback: d.maxInputMP, unit: 'megapixels' }) * 1_000_000),
     allowVector: settings.allowVector === true,
     ca,
   };
@@ -145,4 +146,9 @@ export function clientOptions(settings: EndpointSettings, token: string | undefi
 export async function loadClientOptions(settings: EndpointSettings, token: string | undefined): Promise<Sam2ClientOptions> {
   const options = clientOptions(settings, token);
   return settings.caFile ? { ...options, ca: await readCaFile(settings.caFile) } : options;
+}
+
+/** The backend the endpoint's service names: today the Livepeer API, by any of its three services. `ca` is the CA file, read (readCaFile). */
+export function createSegmenter(settings: EndpointSettings, token: string | undefined, ca?: Buffer | Promise<Buffer>): Segmenter {
+  return new Sam2Client({ ...clientOptions(settings, token), ...(ca ? { ca } : {}) });
 }

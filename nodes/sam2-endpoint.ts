@@ -1,12 +1,11 @@
 /**
- * sam2-endpoint: where requests go and how. One Sam2Client (and so one connection pool and
+ * sam2-endpoint: where requests go and how. One Segmenter (and so one connection pool and
  * one concurrency bound) per config node, shared by every sam2-segment that uses it. With a CA
- * file the client is built once the file is read (asynchronously, see endpoint-settings.ts);
+ * file the segmenter is built once the file is read (asynchronously, see endpoint-settings.ts);
  * `ready` settles then, and sam2-segment waits for it before the first request.
  */
 import type { NodeAPI, NodeDef } from '@node-red/registry';
-import { Sam2Client, type Sam2ClientOptions } from '../lib/client';
-import { clientOptions, endpointUrl, originOf, readCaFile, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
+import { clientOptions, createSegmenter, endpointUrl, originOf, readCaFile, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
 import { registerEditorRoutes } from './admin/routes';
 
 export = function register(RED: NodeAPI): void {
@@ -21,24 +20,21 @@ export = function register(RED: NodeAPI): void {
       node.error(`sam2-endpoint settings: ${node.problem}`);
       node.status({ fill: 'red', shape: 'ring', text: node.problem.slice(0, 60) });
     };
-    const build = (options: Sam2ClientOptions): void => {
-      try {
-        node.client = new Sam2Client(options);
-      } catch (err) {
-        refuse(err);
-      }
-    };
     try {
       node.savedOrigin = originOf(endpointUrl(config));
-      const options = clientOptions(config, node.credentials.token);
-      node.concurrency = options.maxConcurrency;
-      if (!config.caFile) build(options);
-      else {
-        node.ready = readCaFile(config.caFile).then(
-          (ca) => {
-            if (!closed) build({ ...options, ca });
+      // Checked now, so a bad setting is reported at deploy, not once the CA file is read.
+      clientOptions(config, node.credentials.token);
+      // The segmenter exists at once (its slots are shared by the nodes' queues); with a CA file
+      // its connections wait for the read, and `ready` says when it is over.
+      const ca = config.caFile ? readCaFile(config.caFile) : undefined;
+      ca?.catch(() => undefined); // reported through `ready` below, or moot if the segmenter cannot be made
+      node.segmenter = createSegmenter(config, node.credentials.token, ca);
+      if (ca) {
+        node.ready = ca.then(
+          () => undefined,
+          (err: unknown) => {
+            if (!closed) refuse(err);
           },
-          refuse,
         );
       }
     } catch (err) {
@@ -46,9 +42,7 @@ export = function register(RED: NodeAPI): void {
     }
     node.on('close', (done: () => void) => {
       closed = true;
-      void (node.ready ?? Promise.resolve())
-        .then(() => node.client?.close())
-        .finally(done);
+      void (node.segmenter?.close() ?? Promise.resolve()).finally(done);
     });
   }
   registerEditorRoutes(RED);

@@ -1,19 +1,25 @@
 /**
- * sam2-segment: a frame in, masks out. The work happens in lib/: client.ts sends the frame and
- * decode-response.ts reads the answer; segment-message.ts maps messages to requests and back.
- * This file is the Node-RED side only: queueing, status, and reporting every outcome.
+ * sam2-segment: a frame in, masks out. This file is the Node-RED side only: queueing, status
+ * and reporting every outcome. A frame goes, in order:
+ *
+ *   input → FrameQueue (lib/frame-queue.ts: this node's policy, a slot of the endpoint's)
+ *         → image bytes (lib/image-input.ts) → planMessage (segment-message.ts: prompts)
+ *         → the endpoint's Segmenter (lib/pipeline.ts and its backend) → masks
+ *         → buildOutput (encoders, one decode of the frame) → writeMessage → send
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@node-red/registry';
+import { SEGMENT_DEFAULTS } from '../lib/defaults';
 import { Sam2InputError } from '../lib/errors';
-import { imageBytes, uprightImage } from '../lib/image-input';
 import { FrameQueue, type DropReason, type QueuePolicy } from '../lib/frame-queue';
-import type { RetryInfo } from '../lib/client';
-import { buildOutput, imageProperty, outputChoice, perObject, readOverrides, requestOptions, type SegmentSettings } from './segment-message';
-import type { Sam2EndpointNode } from './endpoint-settings';
-import { rangeSetting } from './setting-ranges';
+import { imageBytes } from '../lib/image-input';
+import { FramePixels } from '../lib/raw-image';
+import type { Lease, RetryInfo } from '../lib/segmenter';
 import { attachEditor } from './admin/frame-link';
 import { registerEditorRoutes } from './admin/routes';
+import type { Sam2EndpointNode } from './endpoint-settings';
+import { buildOutput, compileSettings, imageProperty, outcomeText, planMessage, writeMessage, type CompiledSettings, type SegmentSettings } from './segment-message';
+import { rangeSetting } from './setting-ranges';
 
 interface SegmentConfig extends NodeDef, SegmentSettings {
   endpoint: string;
@@ -23,27 +29,7 @@ interface SegmentConfig extends NodeDef, SegmentSettings {
   queueLimit?: number | string;
   /** Send dropped messages to a second output. */
   dropOutput?: boolean;
-  /** Most entries in msg.sam2.objects (each is a request). */
-  maxObjects?: number | string;
-}
-
-interface CheckedSettings {
-  property: string;
-  queueLimit: number;
-  maxObjects: number;
-}
-
-/** The node's own settings, each checked against its range at deploy. */
-function checkSettings(config: SegmentConfig): CheckedSettings {
-  rangeSetting(config.threshold, { name: 'Threshold', min: -1000, max: 1000, fallback: 0 });
-  rangeSetting(config.tolerance, { name: 'Tolerance', min: 0, max: 1000, fallback: 1, unit: 'pixels' });
-  rangeSetting(config.overlayOpacity, { name: 'Opacity', min: 0, max: 1, fallback: 0.5 });
-  rangeSetting(config.overlayOutline, { name: 'Outline', min: 0, max: 100, integer: true, fallback: 0, unit: 'pixels' });
-  return {
-    property: imageProperty(config.property),
-    queueLimit: rangeSetting(config.queueLimit, { name: 'Queue up to', min: 1, max: 10000, integer: true, fallback: 10, unit: 'messages' }),
-    maxObjects: rangeSetting(config.maxObjects, { name: 'Max objects', min: 1, max: 1000, integer: true, fallback: 100, unit: 'objects per message' }),
-  };
+  preview?: boolean;
 }
 
 interface Job {
@@ -73,18 +59,24 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const editor = attachEditor(RED, node, config);
     const endpoint = RED.nodes.getNode(config.endpoint) as Sam2EndpointNode | null;
-    let settings: CheckedSettings = { property: 'payload', queueLimit: 10, maxObjects: 100 };
-    let problem: string | undefined;
-    try {
-      settings = checkSettings(config);
-    } catch (err) {
-      problem = `sam2-segment settings: ${(err as Error).message}`;
-    }
-    const { property, queueLimit, maxObjects } = settings;
+    let property: string = SEGMENT_DEFAULTS.property;
+    let queueLimit: number = SEGMENT_DEFAULTS.queueLimit;
     const closing = new AbortController();
     let dropped = 0;
     let droppedSinceSent = 0;
     let lastOutcome = '';
+
+    // The saved settings, checked once: a bad one is reported now and on each message.
+    let compiled: CompiledSettings | undefined;
+    let settingsProblem: Error | undefined;
+    try {
+      property = imageProperty(config.property);
+      // 0 used to become 10 and a negative limit refused everything: out of range is refused by name.
+      queueLimit = rangeSetting(config.queueLimit, { name: 'Queue up to', min: 1, max: 10000, integer: true, fallback: SEGMENT_DEFAULTS.queueLimit, unit: 'messages' });
+      compiled = compileSettings(config);
+    } catch (err) {
+      settingsProblem = err as Error;
+    }
 
     const showLoad = () => {
       if (closing.signal.aborted) return;
@@ -94,11 +86,13 @@ export = function register(RED: NodeAPI): void {
       else if (lastOutcome) node.status({ fill: 'green', shape: 'dot', text: `${lastOutcome}${drops}` });
     };
 
+    const segmenter = endpoint?.segmenter;
     const queue = new FrameQueue<Job>({
-      policy: config.queue || 'latest',
+      policy: config.queue || SEGMENT_DEFAULTS.queue,
       limit: queueLimit,
-      concurrency: endpoint?.client?.load.max ?? endpoint?.concurrency ?? 1,
-      work: (job) => segment(job),
+      concurrency: segmenter?.slots.max ?? 1,
+      slots: segmenter?.slots,
+      work: (job, lease) => segment(job, lease),
       onDrop: (job, reason) => {
         if (reason === 'full') {
           job.done(new Error(`sam2-segment: message refused, the queue already holds ${queueLimit} messages; raise "Queue limit" or choose the "latest" policy`));
@@ -114,72 +108,47 @@ export = function register(RED: NodeAPI): void {
       onChange: showLoad,
     });
 
-    async function segment({ msg, send, done }: Job): Promise<void> {
+    async function segment({ msg, send, done }: Job, lease?: Lease): Promise<void> {
       const started = Date.now();
       let bytes: Buffer | undefined;
-      let imageField = '';
+      const field = `msg.${property}`;
       try {
-        if (problem) throw new Error(problem);
         if (!endpoint) throw new Error('sam2-segment has no sam2-endpoint: open the node and choose or add one');
-        await endpoint.ready;
-        if (!endpoint.client) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
-        const overrides = readOverrides(msg.sam2);
-        const several = overrides.objects !== undefined;
-        const objects = perObject(overrides, maxObjects).map((own) => requestOptions(config, own));
-        const choice = outputChoice(config, overrides);
-        const field = `msg.${property}`;
-        imageField = field;
-        const image = imageBytes(RED.util.getMessageProperty(msg, property), field);
-        bytes = image;
-        const client = endpoint.client;
+        // A CA file is read before the endpoint can send: the first frames wait for it.
+        if (endpoint.ready) await endpoint.ready;
+        if (!segmenter || endpoint.problem) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
+        if (!compiled) throw settingsProblem as Error;
+        const plan = planMessage(compiled, msg.sam2);
+        const image = RED.util.getMessageProperty(msg, property);
+        bytes = imageBytes(image, field);
         const call = {
           signal: closing.signal,
-          maxObjects,
+          lease,
+          maxObjects: compiled.maxObjects,
           imageField: field,
-          promptsField: several ? 'msg.sam2.objects' : 'msg.sam2',
+          promptsField: plan.promptsField,
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
             node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
         };
-        const results = several ? await client.segmentEach(bytes, objects, call) : [await client.segment(bytes, objects[0], call)];
-        const result = results[0];
+        const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
         // Only a frame that passed the checks is kept for the dialog.
         editor.frame(bytes);
-        editor.answer(bytes, result);
-        // Decoded once for all the objects' overlays and cut-outs, and only if one is wanted.
-        let upright: Promise<Buffer> | undefined;
-        const outputs = await Promise.all(results.map((r) => buildOutput(r, config, choice, () => (upright ??= uprightImage(image)))));
+        // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.
+        const frame = new FramePixels(bytes);
+        const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled as CompiledSettings, plan.choice, () => frame.pixels())));
+        editor.answer(frame, results[0]);
         if (closing.signal.aborted) return done();
-        const output = outputs[0];
-        const { maskInput: _sent, ...sentPrompts } = objects[0];
-        const out = msg as NodeMessageInFlow & Record<string, unknown>;
-        out.image = RED.util.getMessageProperty(msg, property);
-        out.payload = output.payload;
-        out.masks = output.masks;
-        out.scores = output.scores;
-        if (output.overlay) out.overlay = output.overlay;
-        if (output.cutout) out.cutout = output.cutout;
-        if (several) {
-          out.payload = outputs.map((o) => o.payload);
-          out.objects = outputs.map(({ logits: _logits, ...o }) => o);
-        }
-        out.sam2 = {
-          ...(several ? { objects: objects.map(({ maskInput: _m, ...p }) => p) } : sentPrompts),
-          modelId: objects[0].modelId || client.modelId,
-          width: result.width,
-          height: result.height,
-          logits: several ? outputs.map((o) => o.logits) : output.logits,
-          timeMs: Date.now() - started,
-          ...(droppedSinceSent ? { dropped: droppedSinceSent } : {}),
-        };
+        const answered = { plan, results, outputs, image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent };
+        const out = writeMessage(msg, answered);
         droppedSinceSent = 0;
-        lastOutcome = `${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${Date.now() - started} ms`;
+        lastOutcome = outcomeText(answered);
         send(config.dropOutput ? [out, null] : out);
         done();
       } catch (err) {
         // Stopping the flow aborts requests on purpose: that is not a failure to report.
         if (closing.signal.aborted) return done();
         // The image passed its checks when the failure is the server's, or about the prompts.
-        if (bytes && !(err instanceof Sam2InputError && err.field === imageField)) editor.frame(bytes);
+        if (bytes && !(err instanceof Sam2InputError && err.field === field)) editor.frame(bytes);
         const error = err instanceof Error ? err : new Error(String(err));
         lastOutcome = '';
         node.status({ fill: 'red', shape: 'ring', text: shorten(error.message) });
@@ -187,11 +156,11 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
-    if (problem) {
-      node.error(problem);
-      node.status({ fill: 'red', shape: 'ring', text: shorten(problem) });
-    } else if (!endpoint) node.status({ fill: 'red', shape: 'ring', text: 'no sam2-endpoint chosen' });
-    else {
+    if (!endpoint) node.status({ fill: 'red', shape: 'ring', text: 'no sam2-endpoint chosen' });
+    else if (settingsProblem) {
+      node.status({ fill: 'red', shape: 'ring', text: shorten(`settings: ${settingsProblem.message}`) });
+      node.error(`sam2-segment settings: ${settingsProblem.message}`);
+    } else {
       node.status({});
       // An endpoint whose settings are unusable (its CA file is read later) shows it here, where the user looks.
       const showProblem = (): void => {
