@@ -52,6 +52,8 @@ export interface CallOptions {
    * a backend that caches per image may use it instead of hashing the bytes.
    */
   imageId?: string;
+  /** Most objects `segmentEach` takes in this call; more is a Sam2InputError naming `promptsField`. Default: the backend's own limit. */
+  maxObjects?: number;
   /**
    * A slot the caller took ahead from `slots` (a frame queue does): the call runs in it and
    * waits in no line; `segmentEach` runs its objects in it one after another, and in any other

@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@node-red/registry';
 import { SEGMENT_DEFAULTS } from '../lib/defaults';
+import { Sam2InputError } from '../lib/errors';
 import { FrameQueue, type DropReason, type QueuePolicy } from '../lib/frame-queue';
 import { imageBytes } from '../lib/image-input';
 import { FramePixels } from '../lib/raw-image';
@@ -21,6 +22,7 @@ import {
   buildOutput,
   compileSettings,
   hasOwnPrompt,
+  imageProperty,
   NO_PROMPT_STATUS,
   outcomeText,
   planMessage,
@@ -29,6 +31,7 @@ import {
   type CompiledSettings,
   type SegmentSettings,
 } from './segment-message';
+import { rangeSetting } from './setting-ranges';
 
 interface SegmentConfig extends NodeDef, SegmentSettings {
   endpoint: string;
@@ -79,8 +82,8 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const editor = attachEditor(RED, node, config);
     const endpoint = RED.nodes.getNode(config.endpoint) as Sam2EndpointNode | null;
-    const property = config.property || SEGMENT_DEFAULTS.property;
-    const queueLimit = Number(config.queueLimit) || SEGMENT_DEFAULTS.queueLimit;
+    let property: string = SEGMENT_DEFAULTS.property;
+    let queueLimit: number = SEGMENT_DEFAULTS.queueLimit;
     const closing = new AbortController();
     let dropped = 0;
     let droppedSinceSent = 0;
@@ -94,6 +97,9 @@ export = function register(RED: NodeAPI): void {
     let compiled: CompiledSettings | undefined;
     let settingsProblem: Error | undefined;
     try {
+      property = imageProperty(config.property);
+      // 0 used to become 10 and a negative limit refused everything: out of range is refused by name.
+      queueLimit = rangeSetting(config.queueLimit, { name: 'Queue up to', min: 1, max: 10000, integer: true, fallback: SEGMENT_DEFAULTS.queueLimit, unit: 'messages' });
       compiled = compileSettings(config);
     } catch (err) {
       settingsProblem = err as Error;
@@ -131,18 +137,21 @@ export = function register(RED: NodeAPI): void {
 
     async function segment({ msg, send, done }: Job, lease?: Lease): Promise<void> {
       const started = Date.now();
+      let bytes: Buffer | undefined;
+      const field = `msg.${property}`;
       try {
         if (!endpoint) throw new Error('sam2-segment has no sam2-endpoint: open the node and choose or add one');
-        if (!segmenter) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
+        // A CA file is read before the endpoint can send: the first frames wait for it.
+        if (endpoint.ready) await endpoint.ready;
+        if (!segmenter || endpoint.problem) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
         if (!compiled) throw settingsProblem as Error;
         const plan = planMessage(compiled, msg.sam2);
-        const field = `msg.${property}`;
         const image = RED.util.getMessageProperty(msg, property);
-        const bytes = imageBytes(image, field);
-        editor.frame(bytes);
+        bytes = imageBytes(image, field);
         const call = {
           signal: closing.signal,
           lease,
+          maxObjects: compiled.maxObjects,
           imageField: field,
           promptsField: plan.promptsField,
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
@@ -157,6 +166,8 @@ export = function register(RED: NodeAPI): void {
           },
         };
         const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
+        // Only a frame that passed the checks is kept for the dialog.
+        editor.frame(bytes);
         // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.
         const frame = new FramePixels(bytes);
         const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled as CompiledSettings, plan.choice, () => frame.pixels())));
@@ -178,6 +189,8 @@ export = function register(RED: NodeAPI): void {
       } catch (err) {
         // Stopping the flow aborts requests on purpose: that is not a failure to report.
         if (closing.signal.aborted) return done();
+        // The image passed its checks when the failure is the server's, or about the prompts.
+        if (bytes && !(err instanceof Sam2InputError && err.field === field)) editor.frame(bytes);
         const error = err instanceof Error ? err : new Error(String(err));
         lastOutcome = '';
         node.status({ fill: 'red', shape: 'ring', text: shorten(error.message) });
@@ -187,12 +200,22 @@ export = function register(RED: NodeAPI): void {
 
     if (!endpoint) node.status({ fill: 'red', shape: 'ring', text: 'no sam2-endpoint chosen' });
     else if (settingsProblem) {
-      node.status({ fill: 'red', shape: 'ring', text: shorten(settingsProblem.message) });
+      node.status({ fill: 'red', shape: 'ring', text: shorten(`settings: ${settingsProblem.message}`) });
       node.error(`sam2-segment settings: ${settingsProblem.message}`);
-    } else if (compiled && !hasOwnPrompt(compiled)) {
-      // Still answers messages that bring their prompts in msg.sam2.
-      node.status({ fill: 'yellow', shape: 'ring', text: NO_PROMPT_STATUS });
-    } else node.status({});
+    } else {
+      // No prompt of its own: it still answers messages that bring their prompts in msg.sam2.
+      const idle = (): void => {
+        if (compiled && !hasOwnPrompt(compiled)) node.status({ fill: 'yellow', shape: 'ring', text: NO_PROMPT_STATUS });
+        else node.status({});
+      };
+      idle();
+      // An endpoint whose settings are unusable (its CA file is read later) shows it here, where the user looks.
+      const showProblem = (): void => {
+        if (endpoint.problem && !closing.signal.aborted) node.status({ fill: 'red', shape: 'ring', text: shorten(`endpoint: ${endpoint.problem}`) });
+      };
+      if (endpoint.ready) void endpoint.ready.then(showProblem);
+      else showProblem();
+    }
 
     node.on('input', (msg, send, done) => queue.push({ msg, send, done }));
     node.on('close', (_removed: boolean, done: () => void) => {

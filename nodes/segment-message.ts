@@ -13,6 +13,7 @@ import { overlaySettings, type OverlayOptions } from '../lib/overlay';
 import type { RawImage } from '../lib/raw-image';
 import type { SegmentOptions } from '../lib/segmenter';
 import type { SegmentResult } from '../lib/types';
+import { rangeSetting } from './setting-ranges';
 
 /** A point as the editor saves it. */
 export interface EditorPoint {
@@ -39,6 +40,8 @@ export interface SegmentSettings {
   overlayOutline?: number | string;
   overlayFormat?: string;
   cutout?: boolean;
+  /** Most entries in msg.sam2.objects (each is a request). */
+  maxObjects?: number | string;
 }
 
 /** What `msg.sam2` may carry in. */
@@ -73,6 +76,8 @@ export interface CompiledSettings {
   tolerance: number;
   overlay: false | OverlayOptions;
   cutout: boolean;
+  /** Most entries in msg.sam2.objects: each is a request whose answer is held until the last ends. */
+  maxObjects: number;
 }
 
 /** One message's work: a request per object, and what to make of the answers. */
@@ -128,7 +133,25 @@ export function compileSettings(settings: SegmentSettings): CompiledSettings {
     };
     overlaySettings(overlay); // refuses a bad colour, opacity or outline now, by its setting's name
   }
-  return { prompts, choice, tolerance, overlay, cutout: Boolean(settings.cutout) };
+  const maxObjects = rangeSetting(settings.maxObjects, { name: 'Max objects', min: 1, max: 1000, integer: true, fallback: DEFAULT_MAX_OBJECTS, unit: 'objects per message' });
+  return { prompts, choice, tolerance, overlay, cutout: Boolean(settings.cutout), maxObjects };
+}
+
+const DEFAULT_MAX_OBJECTS = 100;
+
+/** Names a path may not walk through: they reach the object machinery, not the message. */
+const UNSAFE_KEYS = /(^|\.|\[["']?)(__proto__|constructor|prototype)(["']?\]|\.|$)/;
+/** `payload`, `payload.image`, `payload[0]`, `payload["a b"]`: what RED.util.getMessageProperty reads plainly. */
+const PLAIN_PATH = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\]|\["[^"\\\]]*"\]|\['[^'\\\]]*'\])*$/;
+
+/** The Image property as a plain message path (a leading `msg.` is allowed), or a Sam2InputError. */
+export function imageProperty(value: unknown): string {
+  if (value === undefined || value === null || value === '') return 'payload';
+  const text = typeof value === 'string' ? value.trim().replace(/^msg\./, '') : '';
+  if (!PLAIN_PATH.test(text) || UNSAFE_KEYS.test(text)) {
+    throw new Sam2InputError('Image property', `is ${JSON.stringify(value)}, not a plain message property path`, 'Use a path such as payload, payload.image or frames[0]');
+  }
+  return text;
 }
 
 /** `msg.sam2` as an object, or an error naming it when it is something else. */
@@ -144,11 +167,15 @@ export function readOverrides(value: unknown): MessageOverrides {
  * `msg.sam2.objects`: one request per object (the API takes one box), each object's prompts
  * over the message's other overrides. Absent: one request with `msg.sam2` itself.
  */
-export function perObject(overrides: MessageOverrides): MessageOverrides[] {
+export function perObject(overrides: MessageOverrides, maxObjects = 100): MessageOverrides[] {
   if (overrides.objects === undefined) return [overrides];
   const { objects, ...shared } = overrides;
   if (!Array.isArray(objects) || objects.length === 0) {
-    throw new Sam2InputError('msg.sam2.objects', `is ${JSON.stringify(objects)}`, 'Give a non-empty array such as [{ points: [[x, y]] }, { box: [x1, y1, x2, y2] }]');
+    throw new Sam2InputError('msg.sam2.objects', `is ${JSON.stringify(objects)?.slice(0, 100)}`, 'Give a non-empty array such as [{ points: [[x, y]] }, { box: [x1, y1, x2, y2] }]');
+  }
+  // Each object is a request whose answer is held until the last one ends: thousands would hold gigabytes.
+  if (objects.length > maxObjects) {
+    throw new Sam2InputError('msg.sam2.objects', `has ${objects.length} objects, over the limit of ${maxObjects}`, 'Send fewer objects in one message, or raise "Max objects" on the sam2-segment node');
   }
   return objects.map((object, i) => {
     const field = `msg.sam2.objects[${i}]`;
@@ -205,7 +232,7 @@ export function planMessage(compiled: CompiledSettings, sam2: unknown): MessageP
   const overrides = readOverrides(sam2);
   const several = overrides.objects !== undefined;
   return {
-    objects: perObject(overrides).map((own) => requestOptions(compiled.prompts, own)),
+    objects: perObject(overrides, compiled.maxObjects).map((own) => requestOptions(compiled.prompts, own)),
     several,
     choice: outputChoice(compiled.choice, overrides),
     promptsField: several ? 'msg.sam2.objects' : 'msg.sam2',

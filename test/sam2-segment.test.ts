@@ -3,6 +3,10 @@
  * the local SAM2-compatible server: what a flow author sees at the end of a wire.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { startLocalServer, type LocalServer } from '../local-server/server';
 import { helper, loadSegmentFlow, nextMessage as next } from './fixtures/flow';
@@ -314,6 +318,10 @@ describe('sam2-segment in a Node-RED flow', function () {
       ['msg.sam2 that is not an object', () => ({ payload: tinyJpeg, sam2: 'points please' }), /msg\.sam2: is string/],
       ['an unknown format', () => ({ payload: tinyJpeg, sam2: { format: 'gif' } }), /msg\.sam2\.format: is "gif"/],
       ['one bad object among good ones', () => ({ payload: tinyJpeg, sam2: { objects: [{ points: [[1, 1]] }, { box: [100, 100, 10, 10] }] } }), /msg\.sam2\.objects\[1\]\.box: .*inverted/],
+      ['more objects than Max objects', () => ({ payload: tinyJpeg, sam2: { objects: new Array(101).fill({ points: [[1, 1]] }) } }), /^Sam2InputError: msg\.sam2\.objects: has 101 objects, over the limit of 100\. .*raise "Max objects"/],
+      ['an SVG image', () => ({ payload: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>') }), /^Sam2InputError: msg\.payload: is a vector image or other markup \(SVG\/XML\), not a camera frame/],
+      ['points over the runner\'s 1 MiB field limit', () => ({ payload: tinyJpeg, sam2: { points: new Array(200_000).fill([1, 1]) } }), /^Sam2InputError: msg\.sam2\.points: is \d+ bytes as the form field point_coords, over the runner's limit/],
+      ['a threshold that is not a number', () => ({ payload: tinyJpeg, sam2: { threshold: 'high' } }), /^Sam2InputError: msg\.sam2\.threshold: is "high"/],
     ];
     for (const [what, message, words] of table) {
       it(what, async () => {
@@ -329,6 +337,91 @@ describe('sam2-segment in a Node-RED flow', function () {
         assert.equal(server.requests.length, sentBefore + 1, 'nothing was sent for the bad message');
       });
     }
+  });
+
+  describe('settings out of range or unusable: refused at deploy with a red status naming the setting, and each message gets the error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sam2-seg-'));
+    const fifo = join(dir, 'ca.pem');
+    execFileSync('mkfifo', [fifo]);
+    const table: Array<[string, Record<string, unknown>, Record<string, unknown>, string, RegExp]> = [
+      ['an unknown service', {}, { service: 'nonsense' }, TOKEN, /Service: is "nonsense", not one this node knows/],
+      ['an empty URL', {}, { url: '' }, TOKEN, /URL: is empty\. Enter the base URL .* or choose the Livepeer community gateway/],
+      ['neither service nor URL', {}, { service: undefined, url: undefined }, TOKEN, /URL: is empty/],
+      ['a timeout beyond Node\'s timers', {}, { timeout: 3_000_000 }, TOKEN, /Timeout: is 3000000 seconds, out of range\. Use a number more than 0 and at most 2147483 seconds/],
+      ['a CA file that is a named pipe', {}, { caFile: fifo }, TOKEN, /CA file: \S+ca\.pem is not a readable regular file/],
+      ['a token with an invisible character inside', {}, {}, `${TOKEN.slice(0, 4)}\u200b${TOKEN.slice(4)}`, /Token: has a character that cannot be sent in an HTTP header \(U\+200B at position 5\)/],
+      ['a queue limit of 0', { queueLimit: 0 }, {}, TOKEN, /Queue up to: is 0 messages, out of range\. Use a whole number from 1 to 10000 messages/],
+      ['a negative queue limit', { queueLimit: '-3' }, {}, TOKEN, /Queue up to: is -3 messages, out of range/],
+      ['a Max objects of 0', { maxObjects: 0 }, {}, TOKEN, /Max objects: is 0 objects per message, out of range/],
+      ['an image property with an expression in it', { property: 'payload[msg.topic]' }, {}, TOKEN, /Image property: is "payload\[msg\.topic\]", not a plain message property path\. Use a path such as payload/],
+      ['an image property through __proto__', { property: '__proto__.polluted' }, {}, TOKEN, /Image property: is "__proto__\.polluted", not a plain message property path/],
+      ['a threshold that is not a number', { threshold: 'abc' }, {}, TOKEN, /Threshold: is "abc", not a number/],
+    ];
+    for (const [what, segment, endpoint, token, words] of table) {
+      it(what, async () => {
+        await load({ points: [{ x: 10, y: 10, label: 1 }], ...segment }, endpoint, token);
+        const sentBefore = server.requests.length;
+        const caught = nextMessage('caught');
+        helper.getNode('seg').receive({ payload: scene.jpeg });
+        const error = (await caught).error!.message;
+        assert.match(error, words);
+        const statuses = (helper.getNode('seg') as unknown as { status: { args: Array<[{ fill?: string; text?: string }]> } }).status.args.map(([st]) => st);
+        assert.ok(statuses.some((st) => st.fill === 'red' && /settings|endpoint|misconfigured/.test(st.text ?? '')), JSON.stringify(statuses));
+        assert.ok(!error.includes(TOKEN.slice(4)), 'the token is not in the error');
+        assert.equal(server.requests.length, sentBefore, 'nothing was sent');
+      });
+    }
+
+    it('takes a token pasted with a newline and spaces, an image property written msg.payload, and an empty queue limit', async () => {
+      await load({ points: [{ x: 10, y: 10, label: 1 }], property: 'msg.payload', queueLimit: '' }, {}, ` ${TOKEN}\r\n`);
+      const out = nextMessage('out');
+      helper.getNode('seg').receive({ payload: scene.jpeg });
+      assert.equal((await out).masks.length, 3);
+    });
+  });
+
+  it('segments 50 objects in one message with no listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      await load({}, { concurrency: 4 });
+      const tiny = await sharp({ create: { width: 2, height: 2, channels: 3, background: 'white' } }).png().toBuffer();
+      // A fixed small answer for each: what is tested is holding 50 requests, not segmenting.
+      const logits = `[[${new Array(256).fill(`[${new Array(256).fill('0.0').join(', ')}]`).join(', ')}]]`;
+      server.injectFaults(...new Array(50).fill(`status=200;body={"masks": "[[[0.0, 1.0], [1.0, 1.0]]]", "scores": "[0.5]", "logits": "${logits}"}`));
+      const out = nextMessage('out');
+      const caught = nextMessage('caught').then((m) => Promise.reject(new Error(m.error!.message)));
+      helper.getNode('seg').receive({ payload: tiny, sam2: { multimask: false, objects: new Array(50).fill({ points: [[1, 1]] }) } });
+      const msg = (await Promise.race([out, caught])) as OutMsg & { objects: unknown[] };
+      assert.equal(msg.objects.length, 50);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('keeps for the dialog only frames that passed the checks', async () => {
+    await load({ points: [{ x: 10, y: 10, label: 1 }] });
+    const frame = () => helper.request().get('/sam2-segment/seg/frame');
+    const caught = nextMessage('caught');
+    helper.getNode('seg').receive({ payload: scene.jpeg.subarray(0, scene.jpeg.length >> 1) });
+    await caught;
+    assert.equal((await frame()).status, 404, 'a damaged frame is not kept');
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    await out;
+    const kept = await frame();
+    assert.equal(kept.status, 200);
+    assert.equal(kept.headers['x-sam2-frame-width'], '640');
+    const huge = await sharp({ create: { width: 8000, height: 8000, channels: 3, background: 'black' } }).png().toBuffer();
+    await helper.unload();
+    await load({ points: [{ x: 10, y: 10, label: 1 }] }, { maxInputMP: 1 });
+    const refused = nextMessage('caught');
+    helper.getNode('seg').receive({ payload: huge });
+    assert.match((await refused).error!.message, /over the limit of 1000000/);
+    assert.equal((await frame()).status, 404, 'a frame over the pixel limit is not kept');
   });
 
   it('keeps the token out of messages, errors and statuses', async () => {

@@ -30,6 +30,7 @@ interface EndpointNode extends RED.EditorNode {
   runtime: string;
   threads: number | string;
   cacheSize: number | string;
+  allowVector?: boolean;
 }
 
 /** The fields Test connection reads, by property name, and how. */
@@ -48,6 +49,7 @@ const FIELDS = {
   runtime: 'select',
   threads: 'number',
   cacheSize: 'number',
+  allowVector: 'checkbox',
 } as const satisfies Record<keyof EndpointTestSettings, FieldKind>;
 
 /** The service a new endpoint starts on: the dialog's first choice (lib/defaults.ts names no default service). */
@@ -55,6 +57,15 @@ const NEW_SERVICE = 'community';
 
 /** Node-RED shows a stored password as this placeholder; the route then uses the stored token. */
 const STORED_PASSWORD = '__PWRD__';
+/** White space and invisible characters that ride along with a pasted token. */
+const AROUND_TOKEN = /^[\s\u200b-\u200d\u2060\ufeff]+|[\s\u200b-\u200d\u2060\ufeff]+$/g;
+
+/** A token pasted with a newline, a space or an invisible character would fail every request: saved trimmed (the runtime trims too, and refuses what a header cannot carry). */
+function save(): void {
+  const token = $(`#${PREFIX}token`);
+  const value = String(token.val() ?? '');
+  if (value !== STORED_PASSWORD) token.val(value.replace(AROUND_TOKEN, ''));
+}
 
 function prepare(node: EndpointNode): void {
   const result = $('#sam2-endpoint-result');
@@ -133,6 +144,7 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     runtime: { value: ENDPOINT_DEFAULTS.runtime },
     threads: { value: ENDPOINT_DEFAULTS.threads, validate: whole(0) },
     cacheSize: { value: ENDPOINT_DEFAULTS.cacheSize, validate: whole(0) },
+    allowVector: { value: false },
   },
   credentials: {
     token: { type: 'password' },
@@ -154,5 +166,8 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
   },
   oneditprepare() {
     prepare(this);
+  },
+  oneditsave() {
+    save();
   },
 });

@@ -27,6 +27,7 @@ export interface EndpointTestSettings {
   runtime: string;
   threads: number | undefined;
   cacheSize: number | undefined;
+  allowVector: boolean;
 }
 
 export interface EndpointTestBody {

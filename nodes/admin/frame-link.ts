@@ -9,6 +9,13 @@
  *   { enabled: true, kind: 'overlay' | 'cutout', image: data URL (JPEG, or PNG with alpha for a
  *     cut-out), width, height (of the image, CSS pixels), score (best), objects (count) }
  *   { enabled: false } when it is switched off.
+ *
+ * The last frame is kept as a small JPEG, never as the bytes that came in: only frames that
+ * passed the node's checks are offered (a tiny file declaring a huge image is refused by the
+ * node and must not be decoded later by the dialog), and a camera's full-size frame is not
+ * held for a dialog that may never open. Making the JPEG costs a shrink-on-load decode, so it
+ * is done for at most one frame per FRAME_INTERVAL_MS, the newest winning, or at once when
+ * the dialog asks.
  */
 import type { Node, NodeAPI } from '@node-red/registry';
 import sharp from 'sharp';
@@ -17,11 +24,11 @@ import { maskStats } from '../../lib/mask-stats';
 import { Sam2InputError } from '../../lib/errors';
 import { overlaySettings, tint } from '../../lib/overlay';
 import { FramePixels } from '../../lib/raw-image';
+import { rasteriseVector, vectorKind } from '../../lib/vector-image';
 import type { SegmentResult } from '../../lib/types';
-import { RouteError } from './http';
 
 export interface NodeEditorLink {
-  /** Every frame the node reads. */
+  /** A frame that passed the node's checks. */
   frame(bytes: Buffer): void;
   /** Every answer (one result per object), with the frame it answers (its pixels shared with the node's overlays when they were decoded). */
   answer(frame: Buffer | FramePixels, results: readonly SegmentResult[]): void;
@@ -42,6 +49,10 @@ export interface EditorConfig {
 
 /** The frame the dialog shows is at most this many pixels on its long side. */
 const FRAME_LONG_SIDE = 800;
+/** At most one frame a second becomes the dialog's JPEG while nobody asks for it. */
+const FRAME_INTERVAL_MS = 1000;
+/** A frame that passed the node's checks is within its pixel limit; this is the ceiling regardless. */
+const FRAME_MAX_PIXELS = 1000 * 1_000_000;
 /** The overlay's double line, dark and light, at its default width: 1 pixel each at any preview size. */
 const PREVIEW_OUTLINE = 2;
 
@@ -80,17 +91,16 @@ export interface Thumbnail {
   /** The frame's own size, upright: the pixels the dialog's coordinates are in. */
   width: number;
   height: number;
-}
-
-export interface Frame {
-  bytes: Buffer;
-  thumbnail?: Promise<Thumbnail>;
+  /** The JPEG's size: the frame's, or smaller (at most FRAME_LONG_SIDE on its long side). */
+  jpegWidth: number;
+  jpegHeight: number;
 }
 
 export interface EditorState {
-  last?: Frame;
-  /** The frame whose thumbnail the dialog got last: a camera moves on while the user clicks, and Try must segment what they see. */
-  shown?: Frame;
+  /** The newest kept frame, made now if one is waiting for its turn. */
+  current(): Promise<Thumbnail | undefined>;
+  /** The frame whose JPEG the dialog got last: a camera moves on while the user clicks, and Try must segment what they see. */
+  shown?: Thumbnail;
   setPreview(enabled: boolean): void;
 }
 
@@ -111,8 +121,42 @@ export function attachEditor(RED: NodeAPI, node: Node, config: EditorConfig): No
   let timer: NodeJS.Timeout | undefined;
   let rendering = false;
   let lastSent = 0;
+  let last: Thumbnail | undefined;
+  let waitingFrame: Buffer | undefined;
+  let frameTimer: NodeJS.Timeout | undefined;
+  let framing: Promise<void> | undefined;
+  let lastFramed = 0;
+
+  const makeFrame = (): Promise<void> => {
+    clearTimeout(frameTimer);
+    frameTimer = undefined;
+    const bytes = waitingFrame;
+    waitingFrame = undefined;
+    if (!bytes || closed) return Promise.resolve();
+    lastFramed = Date.now();
+    framing = thumbnailOf(bytes)
+      .then((made) => {
+        if (!closed) last = made;
+      })
+      // Only frames that passed the node's checks come here; one that still fails is not kept.
+      .catch(() => undefined)
+      .finally(() => {
+        framing = undefined;
+        scheduleFrame();
+      });
+    return framing;
+  };
+  const scheduleFrame = (): void => {
+    if (frameTimer || framing || closed || !waitingFrame) return;
+    frameTimer = setTimeout(makeFrame, Math.max(0, lastFramed + FRAME_INTERVAL_MS - Date.now()));
+  };
 
   const state: EditorState = {
+    async current() {
+      if (framing) await framing;
+      if (waitingFrame) await makeFrame();
+      return last;
+    },
     setPreview(enabled) {
       preview = enabled;
       if (!enabled) {
@@ -150,9 +194,9 @@ export function attachEditor(RED: NodeAPI, node: Node, config: EditorConfig): No
 
   return {
     frame(bytes) {
-      // Only a reference: a camera at 10 fps on a Raspberry Pi must not pay for thumbnails
-      // that nobody looks at. The dialog's JPEG is made when it asks, once per frame.
-      state.last = { bytes };
+      // A camera at 10 fps on a Raspberry Pi pays for one small JPEG a second at most.
+      waitingFrame = bytes;
+      scheduleFrame();
     },
     answer(frame, results) {
       // While off, nothing at all: no copy, no timer, no image work.
@@ -165,28 +209,27 @@ export function attachEditor(RED: NodeAPI, node: Node, config: EditorConfig): No
       pending = undefined;
       clearTimeout(timer);
       timer = undefined;
+      clearTimeout(frameTimer);
+      frameTimer = undefined;
+      waitingFrame = undefined;
+      last = undefined;
       states.delete(node);
     },
   };
 }
 
-export function thumbnailOf(frame: Frame): Promise<Thumbnail> {
-  frame.thumbnail ??= (async () => {
-    const meta = await sharp(frame.bytes)
-      .metadata()
-      .catch(() => ({ width: 0, height: 0, orientation: 1 }));
-    if (!meta.width || !meta.height) throw new RouteError(415, 'The last frame is not an image this runtime can read');
-    const turned = (meta.orientation ?? 1) >= 5;
-    const jpeg = await sharp(frame.bytes)
-      .rotate()
-      .resize(FRAME_LONG_SIDE, FRAME_LONG_SIDE, { fit: 'inside', withoutEnlargement: true })
-      .jpeg({ quality: 85 })
-      .toBuffer();
-    return { jpeg, width: turned ? meta.height : meta.width, height: turned ? meta.width : meta.height };
-  })();
-  // A frame that fails once fails again: keep the rejection, but never leave it unhandled.
-  frame.thumbnail.catch(() => undefined);
-  return frame.thumbnail;
+/** The frame upright, at most FRAME_LONG_SIDE on its long side, as JPEG without metadata. */
+export async function thumbnailOf(input: Buffer): Promise<Thumbnail> {
+  const bytes = vectorKind(input) === 'svg' ? await rasteriseVector(input, FRAME_MAX_PIXELS, 'the last frame') : input;
+  const meta = await sharp(bytes, { limitInputPixels: FRAME_MAX_PIXELS }).metadata();
+  if (!meta.width || !meta.height || meta.width * meta.height > FRAME_MAX_PIXELS) throw new Error('the frame has no usable size');
+  const turned = (meta.orientation ?? 1) >= 5;
+  const { data, info } = await sharp(bytes, { limitInputPixels: FRAME_MAX_PIXELS })
+    .rotate()
+    .resize(FRAME_LONG_SIDE, FRAME_LONG_SIDE, { fit: 'inside', withoutEnlargement: true })
+    .jpeg({ quality: 85 })
+    .toBuffer({ resolveWithObject: true });
+  return { jpeg: data, width: turned ? meta.height : meta.width, height: turned ? meta.width : meta.height, jpegWidth: info.width, jpegHeight: info.height };
 }
 
 /** Samples a full-size mask over `box` (x, y, width, height in its pixels) at `w` x `h`. */
