@@ -5,8 +5,8 @@
 export { Sam2Client, DEFAULT_MODEL_ID, DEFAULT_URL } from './client';
 export type { Sam2ClientOptions } from './client';
 export type { Segmenter, SegmenterLoad, SegmentOptions, CallOptions, RetryInfo } from './segmenter';
-export { decodeSegmentResponse } from './decode-response';
-export type { DecodeOptions, DecodedResponse, DecodedArray, MaskDecoding } from './decode-response';
+export { decodeSegmentResponse } from './decode';
+export type { DecodeOptions, DecodedResponse, DecodedArray, MaskDecoding } from './decode';
 export { Sam2InputError, Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from './errors';
 export { maskFromLogits, resizeBilinear } from './bilinear';
 export { maskStats } from './mask-stats';
