@@ -58,3 +58,36 @@ export function latin1(buf: Uint8Array, start: number, end: number): string {
   for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
   return s;
 }
+
+/**
+ * Below this many bytes a plain loop beats making a Buffer view and calling into C++
+ * (measured: about 0.1 us per native call).
+ */
+const SHORT_SEARCH = 64;
+
+/**
+ * The index of the first `byte` in bytes[from..to), or `to` when there is none. Long ranges
+ * go to Buffer's indexOf, a memchr: 5 to 6 times faster than Uint8Array's generic indexOf
+ * (129 MB: 35 ms against 140 to 200 ms), and bounded at `to`, where indexOf alone would scan
+ * to the end of the buffer.
+ */
+export function findByte(bytes: Uint8Array, byte: number, from: number, to: number): number {
+  if (to - from < SHORT_SEARCH) {
+    for (let k = from; k < to; k++) if (bytes[k] === byte) return k;
+    return to;
+  }
+  const k = Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from).indexOf(byte);
+  return k < 0 ? to : from + k;
+}
+
+/** How many times `byte` occurs in bytes[from..to), by native search between occurrences. */
+export function countByte(bytes: Uint8Array, byte: number, from: number, to: number): number {
+  let n = 0;
+  if (to - from < SHORT_SEARCH) {
+    for (let k = from; k < to; k++) if (bytes[k] === byte) n++;
+    return n;
+  }
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from);
+  for (let k = view.indexOf(byte); k >= 0; k = view.indexOf(byte, k + 1)) n++;
+  return n;
+}

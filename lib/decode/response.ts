@@ -7,7 +7,7 @@
  */
 import { Sam2DecodeError } from '../errors';
 import { LOW_RES_SIZE } from '../types';
-import { Byte, isSpace, show } from './bytes';
+import { Byte, findByte, isSpace, show } from './bytes';
 import type { Expectation, FieldSink } from './field';
 import { ListDecoder } from './lists';
 import { SkipChecker } from './skip';
@@ -63,6 +63,12 @@ type FieldName = (typeof FIELD_NAMES)[number];
 function nameOf(field: Field): string {
   return field === Field.Other ? 'body' : FIELD_NAMES[field];
 }
+/**
+ * Strings the sink does not scan itself (keys, skipped fields) are searched this many
+ * bytes at a time: a whole 129 MB body searched in one go for '"', then '\\', then counted
+ * for '[' and ']', goes to memory four times (61 ms against 40 ms in 64 KiB chunks).
+ */
+const SEARCH_WINDOW = 64 * 1024;
 const MAX_KEY_BYTES = 64;
 const MAX_SKIP_DEPTH = 256;
 
@@ -77,7 +83,10 @@ export class ResponseDecoder {
   private state = JsonState.Top;
   /** Body offset of the current chunk's first byte. */
   private offset = 0;
-  /** Next '"' and '\' at or after where they were last looked for in this chunk (length: none). */
+  /**
+   * Next '"' in this chunk at or after where it was last looked for (the end of the window
+   * searched: none there), and next '\\' before that quote (the quote's index: none).
+   */
   private quoteAt = -1;
   private slashAt = -1;
   private esc = Escape.None;
@@ -224,25 +233,32 @@ export class ResponseDecoder {
         i = stop + 1;
         continue;
       }
+      // Node's native search (memchr), a window at a time so that the searches and the
+      // sink's own pass meet the bytes in cache; the escape search stops at the quote.
+      // A cached position equal to i is looked up again: it may mean "none before here".
+      // A quote's position may be the end of an earlier window, so its byte is checked.
+      const limit = len - i > SEARCH_WINDOW ? i + SEARCH_WINDOW : len;
       let q = this.quoteAt;
-      if (q < i) {
-        q = buf.indexOf(Byte.Quote, i);
-        if (q < 0) q = len;
+      if (q <= i) {
+        q = findByte(buf, Byte.Quote, i, limit);
         this.quoteAt = q;
       }
       let b = this.slashAt;
-      if (b < i) {
-        b = buf.indexOf(Byte.Backslash, i);
-        if (b < 0) b = len;
+      if (b <= i) {
+        b = findByte(buf, Byte.Backslash, i, q);
         this.slashAt = b;
       }
-      const stop = q < b ? q : b;
-      if (stop > i) this.text(buf, i, stop);
-      if (stop === len) return len;
-      if (stop === b) {
+      if (b < q) {
+        if (b > i) this.text(buf, i, b);
         this.esc = Escape.Backslash;
         this.escAt = this.offset + b;
         i = b + 1;
+        continue;
+      }
+      if (q > i) this.text(buf, i, q);
+      if (q === len || buf[q] !== Byte.Quote) {
+        // The end of a window, not the string's.
+        i = q;
         continue;
       }
       this.endString(this.offset + q);
@@ -251,7 +267,7 @@ export class ResponseDecoder {
     return i;
   }
 
-  /** Content between escapes, found by indexOf: keys, skipped fields and unknown strings. */
+  /** Content between escapes, found by findByte: keys, skipped fields and unknown strings. */
   private text(buf: Uint8Array, start: number, end: number): void {
     if (this.state === JsonState.FieldString) (this.sink as FieldSink).feed(buf, start, end, this.offset);
     else if (this.state === JsonState.KeyString) {

@@ -4,12 +4,13 @@
  * is free while they pass by.
  */
 import { Sam2DecodeError } from '../errors';
-import { Byte, isSpace } from './bytes';
+import { Byte, countByte, isSpace } from './bytes';
 import { emptyFieldError, type FieldSink } from './field';
 
 /**
  * A field the caller does not want: only checked as far as is free while its bytes pass by,
- * so that skipping runs at the speed of indexOf. It must open with as many '[' as its depth,
+ * so that skipping runs at the speed of
+ * Node's native byte search (countByte). It must open with as many '[' as its depth,
  * hold as many ']' as '[', end with ']', and not be empty.
  */
 export class SkipChecker implements FieldSink {
@@ -19,12 +20,6 @@ export class SkipChecker implements FieldSink {
   private opens = 0;
   private closes = 0;
   private last = 0;
-  /** Next '[' and ']' at or after where they were last looked for, in the piece at `countBase`. */
-  private countBuf: Uint8Array | null = null;
-  private countBase = -1;
-  private nextOpen = -1;
-  private nextClose = -1;
-
   constructor(
     readonly field: string,
     private readonly depth: number,
@@ -50,31 +45,12 @@ export class SkipChecker implements FieldSink {
         break;
       }
     }
-    if (buf !== this.countBuf || base !== this.countBase) {
-      this.countBuf = buf;
-      this.countBase = base;
-      this.nextOpen = -1;
-      this.nextClose = -1;
-    }
-    this.nextOpen = this.count(buf, Byte.Open, i, end, this.nextOpen);
-    this.nextClose = this.count(buf, Byte.Close, i, end, this.nextClose);
+    this.opens += countByte(buf, Byte.Open, i, end);
+    this.closes += countByte(buf, Byte.Close, i, end);
     let j = end - 1;
     while (j >= i && isSpace(buf[j])) j--;
     if (j >= i) this.last = buf[j];
     return end;
-  }
-
-  /** Counts `byte` in buf[i..end), given where it next occurs (if looked for before); returns its next position after. */
-  private count(buf: Uint8Array, byte: number, i: number, end: number, next: number): number {
-    let k = next < i ? buf.indexOf(byte, i) : next;
-    let n = 0;
-    while (k >= 0 && k < end) {
-      n++;
-      k = buf.indexOf(byte, k + 1);
-    }
-    if (byte === Byte.Open) this.opens += n;
-    else this.closes += n;
-    return k < 0 ? buf.length : k;
   }
 
   finish(offset: number): void {
