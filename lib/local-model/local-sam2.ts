@@ -13,13 +13,14 @@
  */
 import { createHash } from 'node:crypto';
 import { maskFromLogits } from '../bilinear';
+import { byScore } from '../assemble-masks';
 import { ConcurrencyLimit } from '../concurrency';
 import { Sam2InputError, Sam2NetworkError } from '../errors';
 import { imageBytes, readImageHeader, DEFAULT_MAX_INPUT_PIXELS } from '../image-input';
 import { linkSignals } from '../linked-signal';
 import { maskStats } from '../mask-stats';
 import { checkPrompts, type CheckedPrompts } from '../prompts';
-import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions } from '../segmenter';
+import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions, Lease, SlotSource } from '../segmenter';
 import { LOW_RES_SIZE, MODEL_INPUT_SIZE, type Sam2Mask, type SegmentResult } from '../types';
 import { EmbeddingCache } from './embedding-cache';
 import { checkSignature, findModelFiles, SIGNATURES, type FormatName, type ModelFiles } from './formats';
@@ -152,6 +153,11 @@ export class LocalSam2 implements Segmenter {
 
   get load(): SegmenterLoad {
     return { active: this.limit.active, waiting: this.limit.queued, max: this.limit.max };
+  }
+
+  /** The model's one slot, for a node's frame queue to take ahead (lib/concurrency.ts). */
+  get slots(): SlotSource {
+    return this.limit;
   }
 
   get stats(): LocalModelStats {
@@ -303,8 +309,7 @@ export class LocalSam2 implements Segmenter {
       const threshold = options.threshold ?? 0;
       const masks: Sam2Mask[] = r.candidates.map(({ logits, score }) => {
         const mask = maskFromLogits(logits, LOW_RES_SIZE, LOW_RES_SIZE, r.width, r.height, threshold);
-        const { area, bbox } = maskStats(mask, r.width, r.height);
-        return { mask, score, area, bbox, ...(options.returnLogits === false ? {} : { logits }) };
+        return { mask, score, ...maskStats(mask, r.width, r.height), ...(options.returnLogits === false ? {} : { logits }) };
       });
       return { width: r.width, height: r.height, masks, timing: r.timing };
     });
@@ -337,7 +342,7 @@ export class LocalSam2 implements Segmenter {
 
     const linked = linkSignals(call.signal ? [call.signal, this.closing.signal] : [this.closing.signal]);
     try {
-      return await this.decodeAll(loaded, key, bytes, imageField, feeds, linked.signal);
+      return await this.decodeAll(loaded, key, bytes, imageField, feeds, linked.signal, call.lease);
     } finally {
       linked.release();
     }
@@ -355,6 +360,8 @@ export class LocalSam2 implements Segmenter {
     imageField: string,
     feeds: Array<{ checked: CheckedPrompts; feeds: Record<string, FeedSpec> }>,
     signal: AbortSignal,
+    /** A slot the caller holds already (a node's frame queue): the runs use it instead of waiting for one. */
+    lease?: Lease,
   ): Promise<LowResResult[]> {
     signal.throwIfAborted();
     let encodeMs = 0;
@@ -370,7 +377,7 @@ export class LocalSam2 implements Segmenter {
           const encoded = await this.encode(loaded, input);
           encodeMs = round(prepareMs + performance.now() - t1);
           return encoded;
-        }, signal);
+        }, signal, lease);
       },
       (f) => f.bytes,
     );
@@ -383,8 +390,8 @@ export class LocalSam2 implements Segmenter {
         const out = await this.decode(loaded, frame, prompt);
         decodeMs = round(performance.now() - t0);
         return out;
-      }, signal);
-      candidates.sort((a, b) => b.score - a.score);
+      }, signal, lease);
+      candidates.sort(byScore);
       results.push({ width: frame.width, height: frame.height, candidates: checked.multimask ? candidates : candidates.slice(0, 1), timing: { encodeMs, decodeMs, cached } });
     }
     return results;
