@@ -60,6 +60,12 @@ const enum Field {
 const FIELD_NAMES = ['masks', 'scores', 'logits'] as const;
 type FieldName = (typeof FIELD_NAMES)[number];
 
+/** The error for a body past maxBytes; lib/inflate.ts gives the same for an inflated one. */
+export function answerTooLarge(maxBytes: number): Sam2DecodeError {
+  const fix = 'pass a larger maxBytes to decodeSegmentResponse if answers this big are expected';
+  return new Sam2DecodeError('body', maxBytes, `the answer is larger than maxBytes (${maxBytes} bytes); ${fix}`);
+}
+
 function nameOf(field: Field): string {
   return field === Field.Other ? 'body' : FIELD_NAMES[field];
 }
@@ -119,10 +125,7 @@ export class ResponseDecoder {
   push(chunk: Uint8Array): void {
     const len = chunk.length;
     const max = this.options.maxBytes;
-    if (this.offset + len > max) {
-      const fix = 'pass a larger maxBytes to decodeSegmentResponse if answers this big are expected';
-      throw this.fail('body', max, `the answer is larger than maxBytes (${max} bytes); ${fix}`);
-    }
+    if (this.offset + len > max) throw answerTooLarge(max);
     this.quoteAt = -1;
     this.slashAt = -1;
     let i = 0;

@@ -3,14 +3,16 @@
  * or a self-hosted runner. Its two steps of the pipeline (lib/pipeline.ts):
  * - prepare: the image as JPEG or PNG the runner reads, at 1024x1024 in efficient mode;
  * - run: the multipart form over a pooled connection, retried where it is worth it, the answer
- *   decoded as it streams in (lib/decode-response.ts) within a deadline and a size limit.
+ *   inflated (lib/inflate.ts) and decoded (lib/decode/) as it streams in, within a deadline
+ *   and a size limit on the inflated answer.
  */
 import { Blob } from 'node:buffer';
 import { FormData, Pool } from 'undici';
 import { errorDetail, parseRetryAfter } from '../api-error';
-import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode-response';
-import { Sam2ApiError, Sam2NetworkError } from '../errors';
+import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode';
+import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../errors';
 import { prepareImage, type PreparedImage } from '../image-input';
+import { ACCEPT_ENCODING, inflateBody } from '../inflate';
 import { linkSignals } from '../linked-signal';
 import type { Backend, BackendAnswer, PlannedRequest } from '../pipeline';
 import { promptFields } from '../prompts';
@@ -115,11 +117,12 @@ export class LivepeerTransport implements Backend<PreparedImage> {
         path: this.route,
         method: 'POST',
         body: form,
-        headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+        // A compressed answer is 15-20x smaller; inflated as it streams (lib/inflate.ts).
+        headers: { 'accept-encoding': ACCEPT_ENCODING, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
         signal: attemptSignal,
       });
       if (response.statusCode !== 200) {
-        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
+        const text = await readLimited(response.body, response.headers['content-encoding'], ERROR_BODY_LIMIT);
         throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']));
       }
       let receivedBytes = 0;
@@ -129,7 +132,9 @@ export class LivepeerTransport implements Backend<PreparedImage> {
           yield chunk as Uint8Array;
         }
       })();
-      const decoded = await decodeSegmentResponse(counted, { ...decode, signal: attemptSignal });
+      // Bytes on the wire are counted; maxBytes applies to the answer once inflated.
+      const answer = inflateBody(counted, response.headers['content-encoding'], decode.maxBytes);
+      const decoded = await decodeSegmentResponse(answer, { ...decode, signal: attemptSignal });
       return { decoded, transfer: { sentBytes: prepared.upload.length, receivedBytes } };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -142,16 +147,23 @@ export class LivepeerTransport implements Backend<PreparedImage> {
   }
 }
 
-async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, limit: number): Promise<string> {
+/** An error body's text, at most `limit` bytes of it once inflated; a damaged or unknown encoding reads as what came through. */
+async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, encoding: string | string[] | undefined, limit: number): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    parts.push(Buffer.from(chunk));
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
+  try {
+    for await (const chunk of inflateBody(body, encoding)) {
+      parts.push(Buffer.from(chunk));
+      size += chunk.length;
+      if (size >= limit) {
+        body.destroy();
+        break;
+      }
     }
+  } catch (err) {
+    // The status says what went wrong; the encoding of its text must not hide it.
+    if (!(err instanceof Sam2DecodeError)) throw err;
+    body.destroy();
   }
   return Buffer.concat(parts).subarray(0, limit).toString('utf8');
 }
