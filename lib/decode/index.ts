@@ -14,14 +14,13 @@
  */
 import { Sam2InputError } from '../errors';
 import { ResponseDecoder } from './response';
-
-export { answerTooLarge } from './response';
 import type { DecodeOptions, DecodedResponse } from './types';
 
 export type { DecodeOptions, DecodedArray, DecodedResponse, MaskDecoding } from './types';
+/** The oversize error, for lib/inflate.ts to end an inflated answer with the same one. */
+export { answerTooLarge } from './response';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
-
 
 /** With a signal, hand control back to the event loop this often so that an abort can land. */
 const YIELD_BYTES = 16 * 1024 * 1024;
