@@ -18,6 +18,7 @@ import { Sam2InputError } from '../lib/errors';
 import { LocalSam2, type LocalSam2Options } from '../lib/local-model/local-sam2';
 import { LOW_RES_SIZE } from '../lib/types';
 import { answerChunks, type AnswerMask } from './answer';
+import { acceptsGzip, gzipChunks, GZIP_MIN_BYTES } from './compress';
 import {
   FLAVOURS,
   HttpFailure,
@@ -58,6 +59,12 @@ export interface LocalServerOptions {
    * loaded before the server listens, so a wrong folder fails the start with the reason.
    */
   model?: LocalSam2Options;
+  /**
+   * Gzip answers (level 1, as they stream) for requests whose Accept-Encoding allows it, as
+   * a proxy or Starlette's GZipMiddleware in front of a runner would; default false, as the
+   * runner itself sends them uncompressed.
+   */
+  gzip?: boolean;
 }
 
 /** What the server received, for tests that check every field arrives as sent. */
@@ -284,16 +291,21 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const send = async (res: ServerResponse, reply: Reply, faults: Faults): Promise<void> => {
     const headers = { ...reply.headers };
     if (faults.retryAfter) headers['retry-after'] = faults.retryAfter;
+    // Faults act on the bytes on the wire: a cut at byte n cuts the compressed body.
+    const compress = options.gzip === true && (reply.length === undefined || reply.length >= GZIP_MIN_BYTES) && acceptsGzip(res.req.headers['accept-encoding']);
+    if (options.gzip) headers.vary = 'accept-encoding';
+    if (compress) headers['content-encoding'] = 'gzip';
+    const length = compress ? undefined : reply.length;
     // A cut body must not promise a length, or the client would wait for the rest.
     const cut = faults.end?.kind === 'reset' || faults.end?.kind === 'truncate';
-    if (reply.length !== undefined && !cut) headers['content-length'] = String(reply.length);
+    if (length !== undefined && !cut) headers['content-length'] = String(length);
     res.writeHead(reply.status, headers);
     if (faults.end?.kind === 'stall') {
       res.flushHeaders();
       await closed(res, shutdown.signal);
       return;
     }
-    await deliver(res, reply.chunks, faults, reply.length, shutdown.signal);
+    await deliver(res, compress ? gzipChunks(reply.chunks) : reply.chunks, faults, length, shutdown.signal);
   };
 
   /** 413 while the body is still arriving; the connection is closed after it, so nothing more is read. */

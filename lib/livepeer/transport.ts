@@ -3,15 +3,16 @@
  * or a self-hosted runner. Its two steps of the pipeline (lib/pipeline.ts):
  * - prepare: the image as JPEG or PNG the runner reads, at 1024x1024 in efficient mode;
  * - run: the multipart form over a pooled connection, retried where it is worth it, the answer
- *   decoded as it streams in (lib/decode-response.ts) within a deadline and a size limit.
+ *   inflated (lib/inflate.ts) and decoded (lib/decode/) as it streams in, within a deadline
+ *   and a size limit on the inflated answer.
  */
 import { Blob } from 'node:buffer';
 import { FormData, Pool } from 'undici';
 import { errorBodyKind, errorDetail, parseRetryAfter } from '../api-error';
-import { checkContentEncoding, contentEncodings } from '../content-encoding';
-import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode-response';
-import { Sam2ApiError, Sam2NetworkError } from '../errors';
+import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode';
+import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../errors';
 import { prepareImage, type PreparedImage } from '../image-input';
+import { ACCEPT_ENCODING, inflateBody } from '../inflate';
 import { linkSignals } from '../linked-signal';
 import type { Backend, BackendAnswer, PlannedRequest } from '../pipeline';
 import { promptFields } from '../prompts';
@@ -156,7 +157,8 @@ export class LivepeerTransport implements Backend<PreparedImage> {
         path: this.route,
         method: 'POST',
         body: form,
-        headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+        // A compressed answer is 15-20x smaller; inflated as it streams (lib/inflate.ts).
+        headers: { 'accept-encoding': ACCEPT_ENCODING, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
         signal: attemptSignal,
       });
       if (response.statusCode >= 300 && response.statusCode < 400) {
@@ -165,13 +167,10 @@ export class LivepeerTransport implements Backend<PreparedImage> {
         throw redirectError(response.statusCode, response.headers.location, this.url);
       }
       if (response.statusCode !== 200) {
-        const compressed = contentEncodings(response.headers['content-encoding']).some((e) => e !== 'identity');
-        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
-        const body = compressed ? 'compressed' : errorBodyKind(text);
-        const detail = compressed ? `a compressed error body (Content-Encoding: ${String(response.headers['content-encoding'])}), not read` : errorDetail(response.statusCode, text);
-        throw new Sam2ApiError(response.statusCode, detail, parseRetryAfter(response.headers['retry-after']), { body });
+        // Inflated like an answer (lib/inflate.ts): a proxy may compress its error pages too.
+        const text = await readLimited(response.body, response.headers['content-encoding'], ERROR_BODY_LIMIT);
+        throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']), { body: errorBodyKind(text) });
       }
-      checkContentEncoding(response.headers['content-encoding'], this.url);
       let receivedBytes = 0;
       const counted = (async function* () {
         for await (const chunk of response.body) {
@@ -180,7 +179,9 @@ export class LivepeerTransport implements Backend<PreparedImage> {
           yield chunk as Uint8Array;
         }
       })();
-      const decoded = await decodeSegmentResponse(counted, { ...decode, signal: attemptSignal });
+      // Bytes on the wire are counted; maxBytes applies to the answer once inflated.
+      const answer = inflateBody(counted, response.headers['content-encoding'], decode.maxBytes);
+      const decoded = await decodeSegmentResponse(answer, { ...decode, signal: attemptSignal });
       return { decoded, transfer: { sentBytes: prepared.upload.length, receivedBytes } };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -211,16 +212,23 @@ function redirectError(status: number, location: string | string[] | undefined, 
   return new Sam2ApiError(status, detail, undefined, { body: 'redirect', location: target });
 }
 
-async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, limit: number): Promise<string> {
+/** An error body's text, at most `limit` bytes of it once inflated; a damaged or unknown encoding reads as what came through. */
+async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, encoding: string | string[] | undefined, limit: number): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    parts.push(Buffer.from(chunk));
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
+  try {
+    for await (const chunk of inflateBody(body, encoding)) {
+      parts.push(Buffer.from(chunk));
+      size += chunk.length;
+      if (size >= limit) {
+        body.destroy();
+        break;
+      }
     }
+  } catch (err) {
+    // The status says what went wrong; the encoding of its text must not hide it.
+    if (!(err instanceof Sam2DecodeError)) throw err;
+    body.destroy();
   }
   return Buffer.concat(parts).subarray(0, limit).toString('utf8');
 }

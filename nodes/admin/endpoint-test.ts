@@ -201,7 +201,7 @@ function explainFailure(err: unknown, url: string, modelId: string, hadToken: bo
   }
   if (err instanceof Sam2DecodeError) {
     // The decoder's words may quote the answer (its keys): say only where it stopped being a SAM2 answer.
-    const compressed = /Content-Encoding: ([^\s),]+)/.exec(err.message);
+    const compressed = /Content-Encoding: ([^\s),]+)/.exec(err.message) ?? /compressed as "([^"]+)" \(Content-Encoding\)/.exec(err.message);
     const what = compressed ? `its answer is compressed (Content-Encoding: ${compressed[1]})` : `its answer is not a SAM2 answer (unreadable in ${err.field} at byte ${err.offset})`;
     return { ...failed, reachable: true, tokenAccepted: null, message: `Something answered at ${url}, but ${what}. Check the URL.` };
   }
