@@ -113,10 +113,22 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
     const failed = new AbortController();
     const linked = linkSignals(call.signal ? [call.signal, failed.signal] : [failed.signal]);
     const each = { ...call, signal: linked.signal };
+    // Progress of the whole message: each object's bytes so far, added up.
+    const received = plans.map(() => 0);
+    const callFor = (i: number): CallOptions =>
+      call.onProgress
+        ? {
+            ...each,
+            onProgress: ({ receivedBytes }) => {
+              received[i] = receivedBytes;
+              call.onProgress?.({ receivedBytes: received.reduce((a, b) => a + b, 0) });
+            },
+          }
+        : each;
     const results: SegmentResult[] = new Array(plans.length);
     try {
       if (!call.lease) {
-        await Promise.all(plans.map(async (plan, i) => (results[i] = await this.send(plan, each).catch(fail))));
+        await Promise.all(plans.map(async (plan, i) => (results[i] = await this.send(plan, callFor(i)).catch(fail))));
       } else {
         // The caller's slot runs the objects one after another, helped by any slot free now: the
         // objects of one frame never wait in the shared line behind other frames.
@@ -129,7 +141,7 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
           try {
             while (next < plans.length && !linked.signal.aborted) {
               const i = next++;
-              results[i] = await this.send(plans[i], each, lease).catch(fail);
+              results[i] = await this.send(plans[i], callFor(i), lease).catch(fail);
             }
           } finally {
             if (lease !== call.lease) lease.release();

@@ -37,6 +37,12 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Called before each retry's wait, e.g. to show it in a status. */
   onRetry?: (info: RetryInfo) => void;
+  /**
+   * Called as the answer arrives, with the bytes of it received so far (one attempt's: a retry
+   * starts again from 0; `segmentEach` adds up its objects'). Called per piece read, so as
+   * often as the network delivers: throttle what it shows.
+   */
+  onProgress?: (progress: Progress) => void;
   /** Where the image came from, for input errors (e.g. `msg.payload`). */
   imageField?: string;
   /** Where the prompts came from, for input errors (e.g. `msg.sam2`). */
@@ -54,6 +60,10 @@ export interface CallOptions {
    * slot that is free at once. The caller gives it back.
    */
   lease?: Lease;
+}
+
+export interface Progress {
+  receivedBytes: number;
 }
 
 /** One of a backend's slots, taken ahead; `release` gives it back (a second call does nothing). */

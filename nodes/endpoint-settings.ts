@@ -7,6 +7,7 @@ import type { Node } from '@node-red/registry';
 import { Sam2Client, type Sam2ClientOptions } from '../lib/client';
 import { COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS, STUDIO_URL } from '../lib/defaults';
 import { Sam2InputError } from '../lib/errors';
+import { LocalSam2, type LocalSam2Options } from '../lib/local-model/local-sam2';
 import type { Segmenter } from '../lib/segmenter';
 import { cleanToken } from '../lib/token';
 import { rangeSetting, TIMER_MAX_MS } from './setting-ranges';
@@ -32,8 +33,14 @@ export const SERVICE_URLS = {
 } as const;
 
 export interface EndpointSettings {
-  /** `community`, `studio`, or `custom` (then `url` is used). */
+  /** `community`, `studio`, `custom` (then `url` is used), or `local`: a SAM2 model on this machine (then `modelDir` is used). */
   service?: string;
+  /** Service `local`: the folder of the model's ONNX files. */
+  modelDir?: string;
+  /** Service `local`: `auto`, `node` or `web`. */
+  runtime?: string;
+  threads?: number | string;
+  cacheSize?: number | string;
   url?: string;
   modelId?: string;
   /** Seconds for each whole attempt. */
@@ -142,13 +149,36 @@ export function clientOptions(settings: EndpointSettings, token: string | undefi
   };
 }
 
+/** LocalSam2's options from the node's properties (service `local`); throws naming the setting. */
+export function localOptions(settings: EndpointSettings): LocalSam2Options {
+  const modelDir = (settings.modelDir ?? '').trim();
+  if (!modelDir) throw new Sam2InputError('Model folder', 'is empty', 'Set it to the folder on the Node-RED machine that holds the SAM2 .onnx files');
+  const runtime = settings.runtime || ENDPOINT_DEFAULTS.runtime;
+  if (runtime !== 'auto' && runtime !== 'node' && runtime !== 'web') throw new Sam2InputError('Runtime', `is ${JSON.stringify(runtime)}`, 'Use auto, node or web');
+  const threads = rangeSetting(settings.threads, { name: 'Threads', min: 0, max: 256, integer: true, fallback: ENDPOINT_DEFAULTS.threads, unit: 'threads (0: every core)' });
+  const cacheSize = rangeSetting(settings.cacheSize, { name: 'Cache', min: 0, max: 1000, integer: true, fallback: ENDPOINT_DEFAULTS.cacheSize, unit: 'frames of about 16 MiB' });
+  return {
+    modelDir,
+    runtime,
+    ...(threads > 0 ? { threads } : {}),
+    cacheSize,
+    // Enough bytes for the frames asked for: the count is the setting users see.
+    cacheBytes: Math.max(1, cacheSize) * 20 * 1024 * 1024,
+    maxInputPixels: Math.round(rangeSetting(settings.maxInputMP, { name: 'Max image', min: 0, above: true, max: 1000, fallback: ENDPOINT_DEFAULTS.maxInputMP, unit: 'megapixels' }) * 1_000_000),
+  };
+}
+
 /** Client options with the CA file read: what the editor's Test connection uses. */
 export async function loadClientOptions(settings: EndpointSettings, token: string | undefined): Promise<Sam2ClientOptions> {
   const options = clientOptions(settings, token);
   return settings.caFile ? { ...options, ca: await readCaFile(settings.caFile) } : options;
 }
 
-/** The backend the endpoint's service names: today the Livepeer API, by any of its three services. `ca` is the CA file, read (readCaFile). */
+/**
+ * The backend the endpoint's service names: a model on this machine (`local`), or the Livepeer
+ * API by any of its services. `ca` is the CA file, read (readCaFile).
+ */
 export function createSegmenter(settings: EndpointSettings, token: string | undefined, ca?: Buffer | Promise<Buffer>): Segmenter {
+  if (settings.service === 'local') return new LocalSam2(localOptions(settings));
   return new Sam2Client({ ...clientOptions(settings, token), ...(ca ? { ca } : {}) });
 }

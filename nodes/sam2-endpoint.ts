@@ -5,6 +5,7 @@
  * `ready` settles then, and sam2-segment waits for it before the first request.
  */
 import type { NodeAPI, NodeDef } from '@node-red/registry';
+import { LocalSam2 } from '../lib/local-model/local-sam2';
 import { clientOptions, createSegmenter, endpointUrl, originOf, readCaFile, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
 import { registerEditorRoutes } from './admin/routes';
 
@@ -21,6 +22,26 @@ export = function register(RED: NodeAPI): void {
       node.status({ fill: 'red', shape: 'ring', text: node.problem.slice(0, 60) });
     };
     try {
+      if (config.service === 'local') {
+        const model = createSegmenter(config, undefined) as LocalSam2;
+        node.segmenter = model;
+        // Loading a model takes seconds: start now, not at the first frame. A folder that does
+        // not hold a model is said here, and again to each message that needs it.
+        model.open().then(
+          (info) => node.log(`SAM2 model ${info.modelId} (${info.format}) loaded on ${info.runtime} in ${info.loadMs} ms`),
+          (err: Error) => {
+            if (!closed) node.error(`sam2-endpoint model: ${err.message}`);
+          },
+        );
+      } else {
+        connect();
+      }
+    } catch (err) {
+      refuse(err);
+    }
+
+    /** The Livepeer API: the URL's origin is the one the token was saved for. */
+    function connect(): void {
       node.savedOrigin = originOf(endpointUrl(config));
       // Checked now, so a bad setting is reported at deploy, not once the CA file is read.
       clientOptions(config, node.credentials.token);
@@ -37,8 +58,6 @@ export = function register(RED: NodeAPI): void {
           },
         );
       }
-    } catch (err) {
-      refuse(err);
     }
     node.on('close', (done: () => void) => {
       closed = true;

@@ -165,6 +165,21 @@ describe('Sam2Client', function () {
     assert.equal(peak, 2);
   });
 
+  it('reports the answer\'s bytes as they arrive, for one image and added up over several objects', async () => {
+    const [a, b] = scene.objects;
+    const c = client();
+    const seen: number[] = [];
+    const one = await c.segment(scene.jpeg, { points: [a.point] }, { onProgress: ({ receivedBytes }) => seen.push(receivedBytes) });
+    assert.ok(seen.length > 1, `${seen.length} reports`);
+    assert.deepEqual(seen, [...seen].sort((x, y) => x - y), 'never going back');
+    assert.equal(seen.at(-1), one.transfer!.receivedBytes, 'the last report is the whole answer');
+
+    const totals: number[] = [];
+    const both = await c.segmentEach(scene.jpeg, [{ points: [a.point] }, { box: b.box }], { onProgress: ({ receivedBytes }) => totals.push(receivedBytes) });
+    assert.deepEqual(totals, [...totals].sort((x, y) => x - y), 'never going back');
+    assert.equal(totals.at(-1), both[0].transfer!.receivedBytes + both[1].transfer!.receivedBytes, 'both answers together');
+  });
+
   it('segments several objects in one image, in order, checking every object before sending any', async () => {
     const [a, b] = scene.objects;
     const c = client();

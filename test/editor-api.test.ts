@@ -10,7 +10,7 @@ import bcrypt from 'bcryptjs';
 import express from 'express';
 import sharp from 'sharp';
 import type { Node, NodeAPI } from '@node-red/registry';
-import { attachEditor, editorState, type NodeEditorLink } from '../nodes/admin/frame-link';
+import { attachEditor, editorState, type EditorConfig, type NodeEditorLink } from '../nodes/admin/frame-link';
 import { registerEditorRoutes } from '../nodes/admin/routes';
 import { Sam2Client } from '../lib/client';
 import type { SegmentResult } from '../lib/types';
@@ -23,7 +23,7 @@ const TRY_TYPE = 'application/vnd.sam2-try+json';
 
 interface Published {
   topic: string;
-  data: { enabled: boolean; image?: string; width?: number; height?: number; score?: number };
+  data: { enabled: boolean; kind?: string; image?: string; width?: number; height?: number; score?: number; objects?: number };
   at: number;
 }
 
@@ -108,6 +108,20 @@ function leftHalf(width: number, height: number, score: number): SegmentResult {
   return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height], centroid: [width / 4, height / 2] }] };
 }
 
+/** A made-up answer: one mask, a disc. */
+function disc(width: number, height: number, cx: number, cy: number, r: number, score: number): SegmentResult {
+  const mask = new Uint8Array(width * height);
+  let area = 0;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (Math.hypot(x + 0.5 - cx, y + 0.5 - cy) < r) (mask[y * width + x] = 1), area++;
+  const bbox: [number, number, number, number] = [Math.floor(cx - r), Math.floor(cy - r), Math.ceil(cx + r), Math.ceil(cy + r)];
+  return { width, height, masks: [{ mask, score, area, bbox, centroid: [cx, cy] }] };
+}
+
+async function pixelsOf(url: string) {
+  const { data, info } = await sharp(Buffer.from(url.slice(url.indexOf(',') + 1), 'base64')).raw().toBuffer({ resolveWithObject: true });
+  return { info, at: (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x + 1) * info.channels)] };
+}
+
 /** A PNG that declares width x height but carries one tiny row: refused by the node, and never to be decoded later. */
 function declaredPng(width: number, height: number): Buffer {
   const chunk = (type: string, data: Buffer) => {
@@ -169,7 +183,7 @@ describe('editor API', function () {
     await sam2.close();
   });
 
-  function attach(id: string, config: { preview?: boolean; overlayColor?: string } = {}) {
+  function attach(id: string, config: EditorConfig = {}) {
     const node = runtime.fakeNode(id);
     const link = attachEditor(runtime.RED, node, config);
     links.push(link);
@@ -428,21 +442,21 @@ describe('editor API', function () {
     it('sends nothing while the preview is off', async () => {
       const link = attach('seg');
       const studio = await makeScene('studio', 320, 180);
-      link.answer(studio.jpeg, leftHalf(320, 180, 0.9));
+      link.answer(studio.jpeg, [leftHalf(320, 180, 0.9)]);
       const res = await runtime.request('POST', '/sam2-segment/seg/preview', { enabled: false });
       assert.equal(res.status, 200);
       assert.deepEqual(runtime.published.map((p) => p.data.enabled), [false]);
     });
 
-    it('sends a small tinted image of the best mask on the node\'s own topic when switched on', async () => {
+    it('sends a small tinted image of the best mask on the node\'s own topic when switched on, the overlay by default', async () => {
       const link = attach('seg', { overlayColor: '#00ff00' });
       const on = await runtime.request('POST', '/sam2-segment/seg/preview', { enabled: true });
       assert.deepEqual([on.status, on.json()], [200, { preview: true }]);
       const grey = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#808080' } }).jpeg().toBuffer();
-      link.answer(grey, leftHalf(640, 360, 0.87));
+      link.answer(grey, [leftHalf(640, 360, 0.87)]);
       const sent = await until('a preview', () => runtime.published[0]);
       assert.equal(sent.topic, 'sam2-segment/preview/seg');
-      assert.deepEqual([sent.data.enabled, sent.data.width, sent.data.height, sent.data.score], [true, 160, 90, 0.87]);
+      assert.deepEqual([sent.data.enabled, sent.data.kind, sent.data.width, sent.data.height, sent.data.score], [true, 'overlay', 160, 90, 0.87]);
       assert.match(sent.data.image!, /^data:image\/jpeg;base64,/);
       const { data } = await sharp(Buffer.from(sent.data.image!.split(',')[1], 'base64')).raw().toBuffer({ resolveWithObject: true });
       const pixel = (x: number, y: number) => [...data.subarray((y * 160 + x) * 3, (y * 160 + x) * 3 + 3)];
@@ -452,13 +466,55 @@ describe('editor API', function () {
       assert.ok(Math.abs(g2 - r2) < 12 && Math.abs(g2 - b2) < 12, `outside stays grey: ${[r2, g2, b2]}`);
     });
 
+    it('shows every object of the message, outlined, at the size the node asks for', async () => {
+      const link = attach('seg', { preview: true, previewSize: 320, overlayColor: '#00ff00' });
+      const grey = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+      link.answer(grey, [disc(640, 360, 160, 180, 100, 0.7), disc(640, 360, 480, 180, 100, 0.9)]);
+      const sent = await until('a preview', () => runtime.published[0]);
+      assert.deepEqual([sent.data.kind, sent.data.width, sent.data.height, sent.data.score, sent.data.objects], ['overlay', 320, 180, 0.9, 2]);
+      const { at } = await pixelsOf(sent.data.image!);
+      for (const x of [80, 240]) {
+        const [r, g, b] = at(x, 90);
+        assert.ok(g > r + 40 && g > b + 40, `object at x=${x} is green-tinted: ${[r, g, b]}`);
+      }
+      // Across the left disc's edge (x = 30 at this size) on its middle row: a dark line, then a light one.
+      const row = [26, 27, 28, 29, 30, 31, 32, 33, 34].map((x) => at(x, 90)[1]);
+      assert.ok(Math.min(...row) < 60 && Math.max(...row) > 200, `dark and light across the edge: ${row}`);
+      assert.ok(row.indexOf(Math.min(...row)) < row.indexOf(Math.max(...row)), `the dark line is outside the light one: ${row}`);
+    });
+
+    it('shows the cut-out, the object alone with transparency, when the node makes cut-outs', async () => {
+      const link = attach('seg', { preview: true, cutout: true });
+      const scene = await makeScene('studio', 640, 360);
+      link.answer(scene.jpeg, [disc(640, 360, 320, 180, 40, 0.8)]);
+      const sent = await until('a preview', () => runtime.published[0]);
+      // The object's 80-pixel box, not shrunk with the frame: a small object stays visible.
+      assert.deepEqual([sent.data.kind, sent.data.width, sent.data.height, sent.data.objects], ['cutout', 80, 80, 1]);
+      assert.match(sent.data.image!, /^data:image\/png;base64,/);
+      const { info, at } = await pixelsOf(sent.data.image!);
+      assert.equal(info.channels, 4);
+      assert.equal(at(40, 40)[3], 255, 'the object is opaque');
+      assert.equal(at(2, 2)[3], 0, 'the box\'s corner, off the disc, is transparent');
+      const frame = await sharp(scene.jpeg).raw().toBuffer();
+      const was = [...frame.subarray((180 * 640 + 320) * 3, (180 * 640 + 320) * 3 + 3)];
+      assert.ok(at(40, 40).slice(0, 3).every((c, i) => Math.abs(c - was[i]) < 24), `the object's own colours: ${at(40, 40)} against ${was}`);
+    });
+
+    it('says when its size is unusable, and uses the default', async () => {
+      const link = attach('seg', { preview: true, previewSize: 5000 });
+      assert.match(runtime.logged.join('\n'), /live preview: Preview size: is 5000, not a whole number of pixels from 32 to 640/);
+      link.answer(await sharp({ create: { width: 640, height: 360, channels: 3, background: '#808080' } }).jpeg().toBuffer(), [leftHalf(640, 360, 0.5)]);
+      const sent = await until('a preview', () => runtime.published[0]);
+      assert.equal(sent.data.width, 160);
+    });
+
     it('sends at most about two a second, the latest answer winning', async () => {
       const link = attach('seg', { preview: true });
       const frame = (await makeScene('studio', 320, 180)).jpeg;
       const started = Date.now();
       // A camera at 20 fps for 1.5 s.
       for (let i = 1; i <= 30; i++) {
-        link.answer(frame, leftHalf(320, 180, i / 100));
+        link.answer(frame, [leftHalf(320, 180, i / 100)]);
         await new Promise((r) => setTimeout(r, 50));
       }
       const last = await until('the last answer\'s preview', () => runtime.published.find((p) => p.data.score === 0.3));
@@ -472,10 +528,10 @@ describe('editor API', function () {
     it('leaves no timer behind when the node closes', async () => {
       const link = attach('seg', { preview: true });
       const frame = (await makeScene('studio', 320, 180)).jpeg;
-      link.answer(frame, leftHalf(320, 180, 0.5));
+      link.answer(frame, [leftHalf(320, 180, 0.5)]);
       await until('the first preview', () => runtime.published.length === 1);
       // Straight after a preview, the next one waits for its turn on a timer.
-      link.answer(frame, leftHalf(320, 180, 0.6));
+      link.answer(frame, [leftHalf(320, 180, 0.6)]);
       const waiting = timers();
       link.close();
       assert.equal(timers(), waiting - 1);
@@ -485,7 +541,7 @@ describe('editor API', function () {
       const link = attach('seg', { preview: true });
       const off = await runtime.request('POST', '/sam2-segment/seg/preview', { enabled: false });
       assert.equal(off.status, 200);
-      link.answer((await makeScene('studio', 320, 180)).jpeg, leftHalf(320, 180, 0.5));
+      link.answer((await makeScene('studio', 320, 180)).jpeg, [leftHalf(320, 180, 0.5)]);
       assert.deepEqual(runtime.published, [{ topic: 'sam2-segment/preview/seg', data: { enabled: false }, at: runtime.published[0].at }]);
     });
 

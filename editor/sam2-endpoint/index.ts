@@ -26,6 +26,10 @@ interface EndpointNode extends RED.EditorNode {
   maxResponseMB: number | string;
   maxInputMP: number | string;
   caFile: string;
+  modelDir: string;
+  runtime: string;
+  threads: number | string;
+  cacheSize: number | string;
   allowVector?: boolean;
 }
 
@@ -41,6 +45,10 @@ const FIELDS = {
   maxResponseMB: 'number',
   maxInputMP: 'number',
   caFile: 'text',
+  modelDir: 'text',
+  runtime: 'select',
+  threads: 'number',
+  cacheSize: 'number',
   allowVector: 'checkbox',
 } as const satisfies Record<keyof EndpointTestSettings, FieldKind>;
 
@@ -72,12 +80,17 @@ function prepare(node: EndpointNode): void {
     retries: ENDPOINT_DEFAULTS.retries,
     maxResponseMB: ENDPOINT_DEFAULTS.maxResponseMB,
     maxInputMP: ENDPOINT_DEFAULTS.maxInputMP,
+    threads: ENDPOINT_DEFAULTS.threads,
+    cacheSize: ENDPOINT_DEFAULTS.cacheSize,
   });
 
   const service = $(`#${PREFIX}service`);
   service.on('change', () => {
     const chosen = service.val() || NEW_SERVICE;
     $('#sam2-endpoint-row-url').toggle(chosen === 'custom');
+    // A model on this machine has a folder, a runtime and a cache; a remote API the rest.
+    $('.sam2-endpoint-local').toggle(chosen === 'local');
+    $('.sam2-endpoint-remote').toggle(chosen !== 'local');
     $('#sam2-endpoint-tip').text(node._(`sam2-endpoint.tip.${chosen}`));
   }).trigger('change');
 
@@ -122,6 +135,15 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     maxResponseMB: { value: ENDPOINT_DEFAULTS.maxResponseMB, validate: positive },
     maxInputMP: { value: ENDPOINT_DEFAULTS.maxInputMP, validate: positive },
     caFile: { value: '' },
+    modelDir: {
+      value: '',
+      validate(v: string | undefined) {
+        return this.service !== 'local' || Boolean((v || '').trim());
+      },
+    },
+    runtime: { value: ENDPOINT_DEFAULTS.runtime },
+    threads: { value: ENDPOINT_DEFAULTS.threads, validate: whole(0) },
+    cacheSize: { value: ENDPOINT_DEFAULTS.cacheSize, validate: whole(0) },
     allowVector: { value: false },
   },
   credentials: {
@@ -136,6 +158,9 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     }
     if (this.service === 'custom') {
       return this.url || this._('sam2-endpoint.paletteLabel');
+    }
+    if (this.service === 'local') {
+      return `${this._('sam2-endpoint.serviceName.local')}: ${this.modelDir}`;
     }
     return this._(`sam2-endpoint.serviceName.${this.service === 'studio' ? 'studio' : 'community'}`);
   },

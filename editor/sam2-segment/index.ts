@@ -35,6 +35,8 @@ export interface SegmentNode extends PreviewNode {
   overlayOutline: number | string;
   overlayFormat: string;
   cutout: boolean;
+  /** The preview under the node, pixels on its long side. */
+  previewSize: number | string;
   /** 2 with the output for dropped messages, else 1. */
   outputs: number;
 }
@@ -80,6 +82,7 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
     overlayFormat: { value: SEGMENT_DEFAULTS.overlayFormat },
     cutout: { value: false },
     preview: { value: false },
+    previewSize: { value: SEGMENT_DEFAULTS.previewSize, validate: (v: unknown) => v === undefined || v === '' || (Number.isInteger(Number(v)) && Number(v) >= 32 && Number(v) <= 640) },
     outputs: { value: 1 },
   },
   paletteLabel() {

@@ -111,7 +111,12 @@ export class LivepeerTransport implements Backend<PreparedImage> {
       maxBytes: this.options.maxResponseBytes,
       expectedShape: { count, height: frame.uploadHeight, width: frame.uploadWidth },
     };
-    const { decoded, transfer } = await withRetries((attemptSignal) => this.attempt(frame, fields, attemptSignal, decode), this.options.retries, signal, call.onRetry);
+    const { decoded, transfer } = await withRetries(
+      (attemptSignal) => this.attempt(frame, fields, attemptSignal, decode, call.onProgress),
+      this.options.retries,
+      signal,
+      call.onRetry,
+    );
     return {
       scores: decoded.scores,
       logits: decoded.logits?.data as Float32Array | undefined,
@@ -132,6 +137,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     fields: Record<string, string>,
     signal: AbortSignal,
     decode: DecodeOptions,
+    onProgress?: CallOptions['onProgress'],
   ): Promise<{ decoded: DecodedResponse; transfer: NonNullable<BackendAnswer['transfer']> }> {
     const form = new FormData();
     form.append('image', new Blob([prepared.upload], { type: prepared.contentType }), prepared.contentType === 'image/png' ? 'image.png' : 'image.jpg');
@@ -170,6 +176,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
       const counted = (async function* () {
         for await (const chunk of response.body) {
           receivedBytes += chunk.length;
+          onProgress?.({ receivedBytes });
           yield chunk as Uint8Array;
         }
       })();

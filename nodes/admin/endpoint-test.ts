@@ -8,7 +8,8 @@
  * shapes only (runner, gateway, Studio); of anything else, only what kind of answer it was.
  */
 import sharp from 'sharp';
-import { endpointUrl, loadClientOptions, type EndpointSettings } from '../endpoint-settings';
+import { endpointUrl, loadClientOptions, localOptions, type EndpointSettings } from '../endpoint-settings';
+import { LocalSam2 } from '../../lib/local-model/local-sam2';
 import { Sam2Client } from '../../lib/client';
 import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError, type ErrorBodyKind } from '../../lib/errors';
 
@@ -108,6 +109,7 @@ export function storedTokenElsewhere(savedOrigin: string | undefined, target: st
  * and says in words what worked and what to change. Never retried: the user waits for it.
  */
 export async function testEndpoint(settings: EndpointSettings, token: string): Promise<EndpointTestResult> {
+  if (settings.service === 'local') return testLocalModel(settings);
   const started = Date.now();
   const say = (result: Omit<EndpointTestResult, 'timeMs'>): EndpointTestResult => {
     const hide = (text: string) => (token ? text.split(token).join('•••') : text);
@@ -204,4 +206,36 @@ function explainFailure(err: unknown, url: string, modelId: string, hadToken: bo
     return { ...failed, reachable: true, tokenAccepted: null, message: `Something answered at ${url}, but ${what}. Check the URL.` };
   }
   return { ...failed, reachable: null, tokenAccepted: null, message: `The test failed: ${(err as Error).message}` };
+}
+
+/**
+ * Service `local`: loads the model from the dialog's folder, times one encoder and one decoder
+ * run, and segments the test image, so the user sees what a frame and a click will cost here.
+ */
+async function testLocalModel(settings: EndpointSettings): Promise<EndpointTestResult> {
+  const started = Date.now();
+  const done = (ok: boolean, message: string): EndpointTestResult => ({ ok, reachable: null, tokenAccepted: null, modelAnswered: ok, message, timeMs: Date.now() - started });
+  let model: LocalSam2;
+  try {
+    model = new LocalSam2({ ...localOptions(settings), cacheSize: 1 });
+  } catch (err) {
+    return done(false, `The settings are not usable: ${(err as Error).message}`);
+  }
+  try {
+    const info = await model.describe();
+    const c = TEST_IMAGE_SIZE / 2;
+    const result = await model.segment(await testImage(), { points: [[c, c]], labels: [1], multimask: true });
+    const warm = info.warmUp ? `; one frame's encoder takes ${info.warmUp.encodeMs} ms and each click's decoder ${info.warmUp.decodeMs} ms` : '';
+    const note = info.runtimeNote ? ` (${info.runtimeNote})` : '';
+    return done(
+      true,
+      `Loaded ${info.modelId}, a ${info.format} export, on ${info.runtime}${note} with ${info.threads} thread${info.threads === 1 ? '' : 's'} in ${info.loadMs} ms${warm}. ` +
+        `It answered a 64x64 test image with ${result.masks.length} masks, best score ${result.masks[0].score.toFixed(2)}. ` +
+        (info.maskInput ? 'It takes mask inputs, for refining and tracking.' : 'This export takes no mask input: refining and tracking prompt by box and point alone.'),
+    );
+  } catch (err) {
+    return done(false, `The model could not be used: ${(err as Error).message}`);
+  } finally {
+    await model.close();
+  }
 }
