@@ -40,6 +40,8 @@ export const SEGMENT_DEFAULTS = {
   coordinates: 'pixels',
   queue: 'latest',
   queueLimit: 10,
+  /** Most entries in msg.sam2.objects: each is a request whose answer is held until the last ends. */
+  maxObjects: 100,
   select: 'all',
   format: 'png',
   /** Polygon simplification, pixels. */

@@ -133,11 +133,9 @@ export function compileSettings(settings: SegmentSettings): CompiledSettings {
     };
     overlaySettings(overlay); // refuses a bad colour, opacity or outline now, by its setting's name
   }
-  const maxObjects = rangeSetting(settings.maxObjects, { name: 'Max objects', min: 1, max: 1000, integer: true, fallback: DEFAULT_MAX_OBJECTS, unit: 'objects per message' });
+  const maxObjects = rangeSetting(settings.maxObjects, { name: 'Max objects', min: 1, max: 1000, integer: true, fallback: SEGMENT_DEFAULTS.maxObjects, unit: 'objects per message' });
   return { prompts, choice, tolerance, overlay, cutout: Boolean(settings.cutout), maxObjects };
 }
-
-const DEFAULT_MAX_OBJECTS = 100;
 
 /** Names a path may not walk through: they reach the object machinery, not the message. */
 const UNSAFE_KEYS = /(^|\.|\[["']?)(__proto__|constructor|prototype)(["']?\]|\.|$)/;

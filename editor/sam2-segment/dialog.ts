@@ -40,6 +40,7 @@ export function openDialog(node: SegmentNode): OpenDialog {
     overlayOpacity: SEGMENT_DEFAULTS.overlayOpacity,
     overlayOutline: SEGMENT_DEFAULTS.overlayOutline,
     queueLimit: SEGMENT_DEFAULTS.queueLimit,
+    maxObjects: SEGMENT_DEFAULTS.maxObjects,
     previewSize: SEGMENT_DEFAULTS.previewSize,
   });
 

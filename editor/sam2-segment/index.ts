@@ -23,6 +23,7 @@ export interface SegmentNode extends PreviewNode {
   coordinates: string;
   queue: string;
   queueLimit: number | string;
+  maxObjects?: number | string;
   dropOutput: boolean;
   select: string;
   format: string;
@@ -68,6 +69,7 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
     coordinates: { value: SEGMENT_DEFAULTS.coordinates },
     queue: { value: SEGMENT_DEFAULTS.queue },
     queueLimit: { value: SEGMENT_DEFAULTS.queueLimit, validate: RED.validators.number(true) },
+    maxObjects: { value: SEGMENT_DEFAULTS.maxObjects, validate: RED.validators.number(true) },
     dropOutput: { value: false },
     select: { value: SEGMENT_DEFAULTS.select },
     format: { value: SEGMENT_DEFAULTS.format },
