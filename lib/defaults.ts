@@ -30,7 +30,8 @@ export const ENDPOINT_DEFAULTS = {
 /** A sam2-segment's settings when the flow leaves them out. */
 export const SEGMENT_DEFAULTS = {
   property: 'payload',
-  multimask: true,
+  /** `'auto'`: three candidates for a single point without a box, one for a box or several points. */
+  multimask: 'auto',
   coordinates: 'pixels',
   queue: 'latest',
   queueLimit: 10,

@@ -10,8 +10,12 @@ export interface Prompts {
   box?: [number, number, number, number];
   /** 256x256 low-resolution logits from an earlier answer, to refine it. */
   maskInput?: Float32Array | number[] | number[][] | number[][][];
-  /** Three candidate masks (true, the API's default) or one. */
-  multimask?: boolean;
+  /**
+   * Three candidate masks (true) or one (false). `'auto'` (the default) follows SAM's own
+   * advice: three for a single point without a box, which is ambiguous (a shirt, the person,
+   * the crowd), and one for a box or several points, which are not; no prompt at all: three.
+   */
+  multimask?: boolean | 'auto';
   /**
    * The API's `normalize_coords`: true (default) means coordinates are pixels of the image;
    * false means they are already relative, in [0, 1].

@@ -26,7 +26,8 @@ export interface EditorPoint {
 export interface SegmentSettings {
   points?: EditorPoint[];
   box?: [number, number, number, number] | null;
-  multimask?: boolean;
+  /** `'auto'`, or true / false (on / off): flows saved before `'auto'` hold a boolean. */
+  multimask?: boolean | 'auto';
   /** `pixels` (default) or `relative` (0..1). */
   coordinates?: string;
   select?: string;
@@ -102,6 +103,14 @@ function choose<T extends string>(value: unknown, allowed: readonly T[], field: 
   return value as T;
 }
 
+/** The dialog's Multimask: `'auto'`, or a boolean saved by it before `'auto'` existed (or written by hand). */
+function multimaskSetting(value: unknown): boolean | 'auto' {
+  if (value === undefined || value === null || value === '') return SEGMENT_DEFAULTS.multimask;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  return choose(value, ['auto'] as const, 'Multimask', 'Use auto, true (three masks) or false (one mask)');
+}
+
 /** The node's saved settings as typed options; throws naming the dialog's setting when one is unusable. */
 export function compileSettings(settings: SegmentSettings): CompiledSettings {
   const saved = settings.points ?? [];
@@ -109,7 +118,7 @@ export function compileSettings(settings: SegmentSettings): CompiledSettings {
     points: saved.length ? saved.map((p) => [Number(p.x), Number(p.y)] as [number, number]) : undefined,
     labels: saved.length ? saved.map((p) => Number(p.label)) : undefined,
     box: settings.box ?? undefined,
-    multimask: settings.multimask ?? SEGMENT_DEFAULTS.multimask,
+    multimask: multimaskSetting(settings.multimask),
     normalizeCoords: (settings.coordinates || SEGMENT_DEFAULTS.coordinates) !== 'relative',
     threshold: numberSetting(settings.threshold, SEGMENT_DEFAULTS.threshold, 'Threshold', 'Use a number; 0 is SAM2\'s own threshold'),
   };
@@ -175,7 +184,7 @@ export function requestOptions(own: SegmentOptions, overrides: MessageOverrides)
   }
   if (has(overrides, 'labels')) options.labels = (overrides.labels ?? undefined) as SegmentOptions['labels'];
   if (has(overrides, 'box')) options.box = (overrides.box ?? undefined) as SegmentOptions['box'];
-  if (has(overrides, 'multimask')) options.multimask = overrides.multimask as boolean;
+  if (has(overrides, 'multimask')) options.multimask = overrides.multimask as boolean | 'auto';
   if (has(overrides, 'normalizeCoords')) options.normalizeCoords = overrides.normalizeCoords as boolean;
   if (has(overrides, 'maskInput')) options.maskInput = (overrides.maskInput ?? undefined) as SegmentOptions['maskInput'];
   if (has(overrides, 'modelId')) {

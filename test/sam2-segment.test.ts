@@ -109,6 +109,46 @@ describe('sam2-segment in a Node-RED flow', function () {
     assert.ok(iou((await pngMask(msg.payload)).mask, second.mask) > 0.8);
   });
 
+  it('asks for three masks for one point and one for a box or several points, unless the node or msg.sam2 says otherwise', async () => {
+    const [a, b] = scene.objects;
+    const onePoint = { points: [a.point] };
+    const twoPoints = { points: [a.point, b.point] };
+    const box = { box: a.box };
+    // [the node's saved Multimask (undefined: left out of a hand-written flow), msg.sam2, what the server must receive]
+    const cases: Array<[unknown, Record<string, unknown>, string]> = [
+      [undefined, onePoint, 'true'],
+      [undefined, twoPoints, 'false'],
+      [undefined, box, 'false'],
+      ['auto', onePoint, 'true'],
+      ['auto', box, 'false'],
+      // Flows saved before "auto" hold a boolean: on and off, whatever the prompts.
+      [true, box, 'true'],
+      [true, twoPoints, 'true'],
+      [false, onePoint, 'false'],
+      // msg.sam2.multimask over the node's setting, "auto" included.
+      [true, { ...box, multimask: 'auto' }, 'false'],
+      [false, { ...onePoint, multimask: 'auto' }, 'true'],
+      ['auto', { ...box, multimask: true }, 'true'],
+    ];
+    for (const [saved, sam2, expected] of cases) {
+      await load(saved === undefined ? {} : { multimask: saved });
+      const out = nextMessage('out');
+      helper.getNode('seg').receive({ payload: scene.jpeg, sam2 });
+      const msg = await out;
+      const what = `node ${String(saved)}, msg.sam2 ${JSON.stringify(sam2)}`;
+      assert.equal(server.requests.at(-1)!.fields.multimask_output, expected, what);
+      assert.equal(msg.masks.length, expected === 'true' ? 3 : 1, what);
+      await helper.unload();
+    }
+  });
+
+  it('refuses a Multimask setting it does not know, naming it', async () => {
+    await load({ multimask: 'sometimes' });
+    const caught = nextMessage('caught');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { points: [[10, 10]] } });
+    assert.match((await caught).error!.message, /Multimask.*"sometimes".*auto, true.*false/);
+  });
+
   const failures: Array<[string, Record<string, unknown>, string, RegExp]> = [
     ['400 for another model', { sam2: { modelId: 'facebook/sam2-hiera-tiny' } }, '', /400.*pipeline configured with facebook\/sam2-hiera-large but called with facebook\/sam2-hiera-tiny/],
     ['401 for a wrong token', {}, 'wrong-token', /401.*Invalid bearer token/],

@@ -71,7 +71,7 @@ export function registerEditorRoutes(RED: NodeAPI): void {
         points: body.points as SegmentOptions['points'],
         labels: body.labels as SegmentOptions['labels'],
         box: (body.box ?? undefined) as SegmentOptions['box'],
-        multimask: body.multimask as boolean | undefined,
+        multimask: body.multimask as boolean | 'auto' | undefined,
         normalizeCoords: body.normalizeCoords as boolean | undefined,
         returnLogits: false,
       };
