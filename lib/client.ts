@@ -8,6 +8,7 @@ import { COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS } from './defaults';
 import { DEFAULT_MAX_INPUT_PIXELS, type PreparedImage } from './image-input';
 import { LivepeerTransport } from './livepeer/transport';
 import { SegmentPipeline } from './pipeline';
+import { LOW_RES_SIZE, MODEL_INPUT_SIZE } from './types';
 
 export type { CallOptions, RetryInfo, SegmentOptions } from './segmenter';
 export { DEFAULT_MODEL_ID };
@@ -33,6 +34,12 @@ export interface Sam2ClientOptions {
   retries?: number;
   /** Upload images above 1024x1024 at 1024x1024 and rebuild the masks from logits (see README). */
   efficient?: boolean;
+  /**
+   * Side of the square upload in efficient mode, 256 to 1024 (default 1024, what SAM2 sees).
+   * Smaller sends fewer bytes; the model scales it up to 1024 again, so thin and small
+   * objects lose detail. Masks are still rebuilt at full size from the logits.
+   */
+  uploadSize?: number;
   /** Answers larger than this end with an error. */
   maxResponseBytes?: number;
   /** Images declaring more pixels than this are refused before decoding. */
@@ -55,11 +62,16 @@ export class Sam2Client extends SegmentPipeline<PreparedImage> {
     const retries = options.retries ?? ENDPOINT_DEFAULTS.retries;
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`retries must be a whole number of 0 or more, got ${options.retries}`);
     const efficient = options.efficient ?? ENDPOINT_DEFAULTS.efficient;
+    const uploadSize = options.uploadSize ?? ENDPOINT_DEFAULTS.uploadSize;
+    if (!Number.isInteger(uploadSize) || uploadSize < LOW_RES_SIZE || uploadSize > MODEL_INPUT_SIZE) {
+      throw new RangeError(`uploadSize must be a whole number of pixels from ${LOW_RES_SIZE} to ${MODEL_INPUT_SIZE}, got ${options.uploadSize}`);
+    }
     const transport = new LivepeerTransport({
       url: base.href,
       token: options.token ?? '',
       modelId: options.modelId || DEFAULT_MODEL_ID,
       efficient,
+      uploadSize,
       timeoutMs,
       connectTimeoutMs: positive(options.connectTimeoutMs, ENDPOINT_DEFAULTS.connectTimeoutS * 1000, 'connectTimeoutMs'),
       firstByteTimeoutMs: positive(options.firstByteTimeoutMs, timeoutMs, 'firstByteTimeoutMs'),

@@ -21,6 +21,8 @@ export const ENDPOINT_DEFAULTS = {
   concurrency: 2,
   retries: 2,
   efficient: true,
+  /** Side of the square upload in efficient mode: what SAM2 sees is 1024; smaller for slow links. */
+  uploadSize: 1024,
   /** Largest answer accepted, MB (of 1024 x 1024 bytes). */
   maxResponseMB: 1024,
   /** Largest image accepted, megapixels (of 1,000,000). */

@@ -34,6 +34,8 @@ export interface EndpointSettings {
   concurrency?: number | string;
   retries?: number | string;
   efficient?: boolean;
+  /** Side of the square upload in efficient mode, pixels (256 to 1024). */
+  uploadSize?: number | string;
   /** Largest answer accepted, in MB. */
   maxResponseMB?: number | string;
   /** Largest image accepted, in megapixels. */
@@ -70,6 +72,7 @@ export function clientOptions(settings: EndpointSettings, token: string | undefi
     maxConcurrency: numberOr(settings.concurrency, ENDPOINT_DEFAULTS.concurrency),
     retries: numberOr(settings.retries, ENDPOINT_DEFAULTS.retries),
     efficient: settings.efficient ?? ENDPOINT_DEFAULTS.efficient,
+    uploadSize: numberOr(settings.uploadSize, ENDPOINT_DEFAULTS.uploadSize),
     maxResponseBytes: numberOr(settings.maxResponseMB, ENDPOINT_DEFAULTS.maxResponseMB) * 1024 * 1024,
     maxInputPixels: numberOr(settings.maxInputMP, ENDPOINT_DEFAULTS.maxInputMP) * 1_000_000,
     ca,

@@ -142,6 +142,18 @@ describe('sam2-segment in a Node-RED flow', function () {
     }
   });
 
+  it('sends frames at the endpoint\'s Upload size in efficient mode, masks at the frame\'s size', async () => {
+    await load({ points: [{ x: scene.objects[0].point[0], y: scene.objects[0].point[1], label: 1 }] }, { uploadSize: '512' });
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const msg = await out;
+    const sent = server.requests.at(-1)!;
+    assert.deepEqual([sent.image?.width, sent.image?.height], [512, 512]);
+    const best = await pngMask(msg.payload);
+    assert.deepEqual([best.width, best.height], [640, 480]);
+    assert.ok(iou(best.mask, scene.objects[0].mask) > 0.8);
+  });
+
   it('refuses a Multimask setting it does not know, naming it', async () => {
     await load({ multimask: 'sometimes' });
     const caught = nextMessage('caught');

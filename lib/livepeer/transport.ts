@@ -26,6 +26,8 @@ export interface TransportOptions {
   token: string;
   modelId: string;
   efficient: boolean;
+  /** Side of the square upload in efficient mode. */
+  uploadSize: number;
   timeoutMs: number;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
@@ -59,7 +61,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
   }
 
   prepare(bytes: Buffer, call: CallOptions): Promise<PreparedImage> {
-    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, maxInputPixels: this.options.maxInputPixels });
+    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, uploadSize: this.options.uploadSize, maxInputPixels: this.options.maxInputPixels });
   }
 
   async run(request: PlannedRequest<PreparedImage>, signal: AbortSignal, call: CallOptions): Promise<BackendAnswer> {
