@@ -12,7 +12,7 @@
 import { imageBytes } from './image-input';
 import { assembleMasks, type ModelAnswer } from './assemble-masks';
 import { ConcurrencyLimit } from './concurrency';
-import { Sam2NetworkError } from './errors';
+import { Sam2InputError, Sam2NetworkError } from './errors';
 import { linkSignals } from './linked-signal';
 import { checkPrompts, type CheckedPrompts } from './prompts';
 import type { CallOptions, Lease, Segmenter, SegmenterLoad, SegmentOptions, SlotSource } from './segmenter';
@@ -32,6 +32,8 @@ export interface PlannedRequest<F extends PreparedFrame> {
   count: number;
   threshold: number;
   returnLogits: boolean;
+  /** Which candidates get a full-size mask. */
+  keep: 'all' | 'best';
   modelId: string;
 }
 
@@ -150,12 +152,15 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
     const checked = checkPrompts(prompts, frame.width, frame.height, promptsField);
     const threshold = prompts.threshold ?? 0;
     if (typeof threshold !== 'number' || !Number.isFinite(threshold)) throw new TypeError(`threshold must be a finite number, got ${threshold}`);
+    const keep = prompts.keep ?? 'all';
+    if (keep !== 'all' && keep !== 'best') throw new Sam2InputError(`${promptsField}.keep`, `is ${JSON.stringify(keep)}`, "Use 'all' (a mask for every candidate) or 'best' (the best one's only)");
     return {
       frame,
       prompts: checked,
       count: checked.multimask ? 3 : 1,
       threshold,
       returnLogits: prompts.returnLogits ?? true,
+      keep,
       modelId: prompts.modelId || this.backend.modelId,
     };
   }
@@ -164,7 +169,7 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
     const linked = linkSignals(call.signal ? [call.signal, this.closing.signal] : [this.closing.signal]);
     try {
       const answer = await this.limit.run(() => this.backend.run(plan, linked.signal, call), linked.signal, lease);
-      const result: SegmentResult = assembleMasks(answer, { width: plan.frame.width, height: plan.frame.height, threshold: plan.threshold, returnLogits: plan.returnLogits });
+      const result: SegmentResult = assembleMasks(answer, { width: plan.frame.width, height: plan.frame.height, threshold: plan.threshold, returnLogits: plan.returnLogits, keep: plan.keep });
       if (answer.transfer) result.transfer = answer.transfer;
       if (answer.timing) result.timing = answer.timing;
       return result;

@@ -37,11 +37,24 @@ export interface Sam2Mask {
   logits?: Float32Array;
 }
 
+/** One of the model's answers for a prompt, whether or not its mask was made. */
+export interface Sam2Candidate {
+  score: number;
+  /** 256x256 low-resolution logits; absent when not asked for. */
+  logits?: Float32Array;
+}
+
 export interface SegmentResult {
   width: number;
   height: number;
-  /** Best score first. */
+  /** The masks kept (every candidate, or the best only with `keep: 'best'`), best score first. */
   masks: Sam2Mask[];
+  /**
+   * Every candidate the model answered, best score first, kept or not: `masks[i]` is
+   * `candidates[i]`'s mask for the ones kept. Scores and logits of the others stay available
+   * without paying for their full-size masks.
+   */
+  candidates: Sam2Candidate[];
   /** What crossed the network for the attempt that answered: upload size and answer size in bytes. */
   transfer?: { sentBytes: number; receivedBytes: number };
   /** A model run on this machine: the encoder's and decoder's time, and whether the frame's encoding came from the cache. */

@@ -17,7 +17,7 @@ import type { Lease, RetryInfo } from '../lib/segmenter';
 import { attachEditor } from './admin/frame-link';
 import { registerEditorRoutes } from './admin/routes';
 import type { Sam2EndpointNode } from './endpoint-settings';
-import { buildOutput, compileSettings, outcomeText, planMessage, writeMessage, type CompiledSettings, type SegmentSettings } from './segment-message';
+import { buildOutput, compileSettings, outcomeText, planMessage, segmentRequests, writeMessage, type CompiledSettings, type SegmentSettings } from './segment-message';
 
 interface SegmentConfig extends NodeDef, SegmentSettings {
   endpoint: string;
@@ -122,7 +122,8 @@ export = function register(RED: NodeAPI): void {
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
             node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
         };
-        const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
+        const requests = segmentRequests(plan);
+        const results = plan.several ? await segmenter.segmentEach(bytes, requests, call) : [await segmenter.segment(bytes, requests[0], call)];
         // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.
         const frame = new FramePixels(bytes);
         const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled as CompiledSettings, plan.choice, () => frame.pixels())));

@@ -209,6 +209,15 @@ export function outputChoice(own: OutputChoice, overrides: MessageOverrides): Ou
   };
 }
 
+/**
+ * The requests as the segmenter gets them: with "best" chosen only the best candidate's mask
+ * is made at full size (the others' scores and logits still come back). Not part of
+ * `plan.objects`, which the message carries on as the prompts that were sent.
+ */
+export function segmentRequests(plan: MessagePlan): SegmentOptions[] {
+  return plan.objects.map((object) => ({ ...object, keep: plan.choice.select }));
+}
+
 /** One message's requests and output choice, from the compiled settings and `msg.sam2`. */
 export function planMessage(compiled: CompiledSettings, sam2: unknown): MessagePlan {
   const overrides = readOverrides(sam2);
@@ -264,8 +273,9 @@ export async function buildOutput(
   return {
     payload: best.png ?? best.raw ?? best.rle ?? best.polygons,
     masks,
-    scores: result.masks.map((m) => m.score),
-    logits: result.masks.flatMap((m) => (m.logits ? [m.logits] : [])),
+    // Every candidate's, kept or not: with "best" only one mask was made, but all were answered.
+    scores: result.candidates.map((c) => c.score),
+    logits: result.candidates.flatMap((c) => (c.logits ? [c.logits] : [])),
     overlay: best.overlay,
     cutout: best.cutout,
   };
@@ -312,9 +322,10 @@ export function writeMessage<M extends object>(msg: M, answered: Answered): M {
 /** The status's words for a good answer. */
 export function outcomeText(answered: Pick<Answered, 'results' | 'plan' | 'timeMs'>): string {
   const result = answered.results[0];
+  const answeredCount = result.candidates.length;
   if (answered.plan.several) {
     const best = Math.max(...answered.results.map((r) => r.masks[0]?.score ?? 0));
     return `${answered.results.length} objects · best ${best.toFixed(2)} · ${answered.timeMs} ms`;
   }
-  return `${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
+  return `${answeredCount} mask${answeredCount === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
 }

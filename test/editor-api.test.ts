@@ -100,7 +100,7 @@ function pngFromDataUrl(url: string): Buffer {
 function leftHalf(width: number, height: number, score: number): SegmentResult {
   const mask = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) mask.fill(1, y * width, y * width + Math.floor(width / 2));
-  return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height], centroid: [width / 4, height / 2] }] };
+  return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height], centroid: [width / 4, height / 2] }], candidates: [{ score }] };
 }
 
 function timers(): number {

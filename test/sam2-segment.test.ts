@@ -142,6 +142,27 @@ describe('sam2-segment in a Node-RED flow', function () {
     }
   });
 
+  it('with Masks "best" sends the best mask only, the same as the best of all, and every score and logits', async () => {
+    const target = scene.objects[0];
+    const points = [{ x: target.point[0], y: target.point[1], label: 1 }];
+    await load({ points, select: 'all' });
+    let out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const all = await out;
+    await helper.unload();
+    await load({ points, select: 'best' });
+    out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const best = await out;
+    assert.equal(best.masks.length, 1);
+    assert.deepEqual(best.payload, all.payload);
+    assert.deepEqual(best.masks[0], all.masks[0]);
+    assert.deepEqual(best.scores, all.scores);
+    assert.equal(best.scores.length, 3);
+    assert.deepEqual(best.sam2.logits, all.sam2.logits);
+    assert.equal('keep' in best.sam2, false, 'msg.sam2 holds the prompts sent, not how many masks were made');
+  });
+
   it('sends frames at the endpoint\'s Upload size in efficient mode, masks at the frame\'s size', async () => {
     await load({ points: [{ x: scene.objects[0].point[0], y: scene.objects[0].point[1], label: 1 }] }, { uploadSize: '512' });
     const out = nextMessage('out');

@@ -16,7 +16,7 @@ const RECT = { x1: 10, y1: 10, x2: 30, y2: 20 };
 function result(): SegmentResult {
   const mask = new Uint8Array(W * H);
   for (let y = RECT.y1; y < RECT.y2; y++) mask.fill(1, y * W + RECT.x1, y * W + RECT.x2);
-  return { width: W, height: H, masks: [{ mask, score: 0.9, area: 200, bbox: [RECT.x1, RECT.y1, RECT.x2, RECT.y2], centroid: [(RECT.x1 + RECT.x2) / 2, (RECT.y1 + RECT.y2) / 2] }] };
+  return { width: W, height: H, masks: [{ mask, score: 0.9, area: 200, bbox: [RECT.x1, RECT.y1, RECT.x2, RECT.y2], centroid: [(RECT.x1 + RECT.x2) / 2, (RECT.y1 + RECT.y2) / 2] }], candidates: [{ score: 0.9 }] };
 }
 
 describe('output settings from the node dialog', () => {
