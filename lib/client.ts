@@ -18,6 +18,12 @@ export const DEFAULT_URL = COMMUNITY_URL;
 export interface Sam2ClientOptions {
   /** Gateway, Livepeer Studio (`https://livepeer.studio/api/beta/generate`) or a runner; the route is appended. */
   url?: string;
+  /**
+   * Several self-hosted runners (each with the same path) sharing the work, instead of `url`:
+   * balanced by undici's BalancedPool; one that fails is left out for a while and the frame
+   * retried on another. The token is sent to each.
+   */
+  urls?: string[];
   /** Bearer token; empty or absent sends no Authorization header. */
   token?: string;
   modelId?: string;
@@ -49,13 +55,20 @@ export interface Sam2ClientOptions {
 }
 
 export class Sam2Client extends SegmentPipeline<PreparedImage> {
+  /** The first runner's base URL (the only one, unless `urls` gave several). */
   readonly url: string;
+  readonly urls: string[];
   readonly efficient: boolean;
 
   constructor(options: Sam2ClientOptions = {}) {
-    const base = new URL(options.url || DEFAULT_URL);
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-      throw new TypeError(`url must start with http:// or https://, got ${base.protocol}`);
+    if (options.urls !== undefined && (!Array.isArray(options.urls) || options.urls.length === 0)) {
+      throw new TypeError('urls must be a non-empty array of base URLs');
+    }
+    const bases = (options.urls ?? [options.url || DEFAULT_URL]).map((u) => new URL(u));
+    for (const base of bases) {
+      if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+        throw new TypeError(`url must start with http:// or https://, got ${base.protocol}`);
+      }
     }
     const timeoutMs = positive(options.timeoutMs, ENDPOINT_DEFAULTS.timeoutS * 1000, 'timeoutMs');
     const maxConcurrency = positive(options.maxConcurrency, ENDPOINT_DEFAULTS.concurrency, 'maxConcurrency');
@@ -67,7 +80,7 @@ export class Sam2Client extends SegmentPipeline<PreparedImage> {
       throw new RangeError(`uploadSize must be a whole number of pixels from ${LOW_RES_SIZE} to ${MODEL_INPUT_SIZE}, got ${options.uploadSize}`);
     }
     const transport = new LivepeerTransport({
-      url: base.href,
+      urls: bases.map((b) => b.href),
       token: options.token ?? '',
       modelId: options.modelId || DEFAULT_MODEL_ID,
       efficient,
@@ -84,6 +97,7 @@ export class Sam2Client extends SegmentPipeline<PreparedImage> {
     });
     super(transport, maxConcurrency);
     this.url = transport.url;
+    this.urls = transport.urls;
     this.efficient = efficient;
   }
 }

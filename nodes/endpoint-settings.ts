@@ -49,9 +49,15 @@ function numberOr(value: number | string | undefined, fallback: number): number 
   return Number(value);
 }
 
+/** The service's URL; for `custom`, the URL field as typed (it may hold several runners). */
 export function endpointUrl(settings: EndpointSettings): string {
   const preset = SERVICE_URLS[settings.service as keyof typeof SERVICE_URLS];
   return preset ?? (settings.url || COMMUNITY_URL);
+}
+
+/** The runners' base URLs: the URL field takes several, one per line or separated by commas or spaces. */
+export function endpointUrls(settings: EndpointSettings): string[] {
+  return endpointUrl(settings).split(/[\s,]+/).filter(Boolean);
 }
 
 /** Client options from the node's properties; throws with the property's name when one is off. */
@@ -65,7 +71,7 @@ export function clientOptions(settings: EndpointSettings, token: string | undefi
     }
   }
   return {
-    url: endpointUrl(settings),
+    urls: endpointUrls(settings),
     token: token || undefined,
     modelId: settings.modelId || DEFAULT_MODEL_ID,
     timeoutMs: numberOr(settings.timeout, ENDPOINT_DEFAULTS.timeoutS) * 1000,

@@ -4,9 +4,15 @@
  * - prepare: the image as JPEG or PNG the runner reads, at 1024x1024 in efficient mode;
  * - run: the multipart form over a pooled connection, retried where it is worth it, the answer
  *   decoded as it streams in (lib/decode-response.ts) within a deadline and a size limit.
+ *
+ * Several runners behind one endpoint (the same path on each) share the work through undici's
+ * BalancedPool. A runner that fails the way a stopped or overloaded one does (connection
+ * refused or reset, 502, 503, 504) leaves the pool for a cool-down and then comes back, so the
+ * retry of the frame it was answering goes to another one. The token goes to each of them:
+ * they were saved together as one endpoint; redirects are not followed, so it goes nowhere else.
  */
 import { Blob } from 'node:buffer';
-import { FormData, Pool } from 'undici';
+import { BalancedPool, FormData, Pool, type Dispatcher } from 'undici';
 import { errorDetail, parseRetryAfter } from '../api-error';
 import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode-response';
 import { Sam2ApiError, Sam2NetworkError } from '../errors';
@@ -20,9 +26,12 @@ import { withRetries } from './retry';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 
+/** How long a failed runner of several is left out before it is tried again. */
+export const RUNNER_COOL_DOWN_MS = 10_000;
+
 export interface TransportOptions {
-  /** Base URL; the route `/segment-anything-2` is appended. */
-  url: string;
+  /** Base URLs, one per runner, all with the same path; the route `/segment-anything-2` is appended. */
+  urls: string[];
   token: string;
   modelId: string;
   efficient: boolean;
@@ -40,24 +49,61 @@ export interface TransportOptions {
   ca?: string | Buffer;
 }
 
+/** What an attempt learns about the runner that took it (set as undici hands it to one). */
+interface Served {
+  origin?: string;
+  pool?: Dispatcher;
+}
+
 export class LivepeerTransport implements Backend<PreparedImage> {
-  /** The base URL as given, without a trailing slash: what error messages name. */
+  /** The first base URL as given, without a trailing slash: what error messages name when no runner took the request. */
   readonly url: string;
+  /** Every runner's base URL, without a trailing slash. */
+  readonly urls: string[];
   readonly modelId: string;
+  private readonly path: string;
   private readonly route: string;
-  private readonly pool: Pool;
+  private readonly pool: Pool | BalancedPool;
+  private readonly coolDowns = new Set<ReturnType<typeof setTimeout>>();
+  private closed = false;
 
   constructor(private readonly options: TransportOptions) {
-    const base = new URL(options.url);
-    this.url = base.origin + base.pathname.replace(/\/+$/, '');
-    this.route = `${base.pathname.replace(/\/+$/, '')}/segment-anything-2`;
+    if (options.urls.length === 0) throw new TypeError('urls must hold at least one URL');
+    const bases = options.urls.map((u) => new URL(u));
+    this.path = bases[0].pathname.replace(/\/+$/, '');
+    const other = bases.find((b) => b.pathname.replace(/\/+$/, '') !== this.path);
+    if (other) throw new TypeError(`every runner URL must have the same path: ${bases[0].href} and ${other.href} differ`);
+    const origins = [...new Set(bases.map((b) => b.origin))];
+    this.urls = origins.map((o) => o + this.path);
+    this.url = this.urls[0];
+    this.route = `${this.path}/segment-anything-2`;
     this.modelId = options.modelId;
-    this.pool = new Pool(base.origin, {
+    const poolOptions = {
       connections: options.connections,
       connect: { timeout: options.connectTimeoutMs, ...(options.ca ? { ca: options.ca } : {}) },
       headersTimeout: options.firstByteTimeoutMs,
       bodyTimeout: options.stallTimeoutMs,
-    });
+    };
+    if (origins.length === 1) {
+      this.pool = new Pool(origins[0], poolOptions);
+    } else {
+      // Each runner's pool tells the attempt it serves which runner it is (through the request's
+      // opaque), so a failure leaves that runner out, not another.
+      const factory = (origin: string | URL, opts: object): Dispatcher => {
+        const pool = new Pool(origin, opts);
+        const dispatch = pool.dispatch.bind(pool);
+        pool.dispatch = (request, handler) => {
+          const served = (request as { opaque?: unknown }).opaque as Served | undefined;
+          if (served) {
+            served.origin = String(origin).replace(/\/+$/, '');
+            served.pool = pool;
+          }
+          return dispatch(request, handler);
+        };
+        return pool;
+      };
+      this.pool = new BalancedPool(origins, { ...poolOptions, factory });
+    }
   }
 
   prepare(bytes: Buffer, call: CallOptions): Promise<PreparedImage> {
@@ -90,9 +136,32 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     };
   }
 
-  /** Ends the connection pool and every request on it. */
+  /** Ends the connection pool and every request on it, and every cool-down's timer. */
   async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.coolDowns) clearTimeout(timer);
+    this.coolDowns.clear();
     await this.pool.destroy();
+  }
+
+  /**
+   * A runner of several failed as a stopped or overloaded one does: it leaves the pool (its
+   * requests in flight end as they will) and comes back after the cool-down. The last runner
+   * in the pool stays: with nowhere else to go, retrying it is all there is.
+   */
+  private coolDown(err: unknown, served: Served): void {
+    if (!(this.pool instanceof BalancedPool) || !served.origin || this.closed) return;
+    const runnerFailed = err instanceof Sam2ApiError ? [502, 503, 504].includes(err.status) : err instanceof Sam2NetworkError && err.retryable;
+    if (!runnerFailed) return;
+    const pool = this.pool;
+    if (pool.getUpstream(served.origin) !== served.pool || pool.upstreams.length < 2) return;
+    pool.removeUpstream(served.origin);
+    const origin = served.origin;
+    const timer = setTimeout(() => {
+      this.coolDowns.delete(timer);
+      if (!this.closed) pool.addUpstream(origin);
+    }, RUNNER_COOL_DOWN_MS);
+    this.coolDowns.add(timer);
   }
 
   private async attempt(
@@ -112,6 +181,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     );
     const linked = linkSignals([signal, deadline.signal]);
     const attemptSignal = linked.signal;
+    const served: Served = {};
     try {
       const response = await this.pool.request({
         path: this.route,
@@ -119,6 +189,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
         body: form,
         headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
         signal: attemptSignal,
+        opaque: served,
       });
       if (response.statusCode !== 200) {
         const text = await readLimited(response.body, ERROR_BODY_LIMIT);
@@ -136,7 +207,9 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (deadline.signal.aborted) throw deadline.signal.reason;
-      throw networkError(err, this.url);
+      const failure = networkError(err, served.origin ? served.origin + this.path : this.url);
+      this.coolDown(failure, served);
+      throw failure;
     } finally {
       clearTimeout(timer);
       linked.release();
