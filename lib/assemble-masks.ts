@@ -5,7 +5,8 @@
  */
 import { maskFromLogits } from './bilinear';
 import { Sam2ApiError } from './errors';
-import { maskStats, type MaskStats } from './mask-stats';
+import { OFF_THREAD_PIXELS, maskPool } from './mask-pool';
+import { maskStats, maskStatsInSlices, type MaskStats } from './mask-stats';
 import { LOW_RES_SIZE, type Sam2Candidate, type Sam2Mask, type SegmentResult } from './types';
 
 /** What a model answered for one prompt, before masks are made at the image's size. */
@@ -49,6 +50,29 @@ export function assembleMasks(answer: ModelAnswer, how: AssembleOptions): Omit<S
     const mask = plan.useMasks ? plan.fullMask(c) : maskFromLogits(plan.low(c) as Float32Array, LOW_RES_SIZE, LOW_RES_SIZE, width, height, threshold);
     return plan.keptMask(c, mask, maskStats(mask, width, height));
   });
+  return { width, height, masks, candidates: plan.candidates };
+}
+
+/**
+ * assembleMasks without holding the event loop: large masks (OFF_THREAD_PIXELS and up) are
+ * rebuilt and measured on a worker thread (lib/mask-pool.ts), full mode's masks measured in
+ * slices that yield; the result is the same, byte for byte. Small ones are made inline, where
+ * the hand-over would cost more than the work.
+ */
+export async function assembleMasksOffThread(answer: ModelAnswer, how: AssembleOptions): Promise<Omit<SegmentResult, 'transfer' | 'timing'>> {
+  const { width, height, threshold } = how;
+  if (width * height < OFF_THREAD_PIXELS) return assembleMasks(answer, how);
+  const plan = assemblyPlan(answer, how);
+  const masks = await Promise.all(
+    plan.kept.map(async (c) => {
+      if (plan.useMasks) {
+        const mask = plan.fullMask(c);
+        return plan.keptMask(c, mask, await maskStatsInSlices(mask, width, height));
+      }
+      const { mask, stats } = await maskPool().rebuild({ kind: 'rebuild', logits: (plan.low(c) as Float32Array).slice(), width, height, threshold });
+      return plan.keptMask(c, mask, stats);
+    }),
+  );
   return { width, height, masks, candidates: plan.candidates };
 }
 

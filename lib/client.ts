@@ -50,6 +50,11 @@ export interface Sam2ClientOptions {
   maxResponseBytes?: number;
   /** Images declaring more pixels than this are refused before decoding. */
   maxInputPixels?: number;
+  /**
+   * Large masks (1 MP and up) rebuilt from logits and measured on worker threads, so the event
+   * loop is never held long (default true); false does it all on the event loop, as before.
+   */
+  offThread?: boolean;
   /** Certificate authorities (PEM) to trust instead of the public ones, for a self-hosted runner with a private CA. TLS is always verified. */
   ca?: string | Buffer;
 }
@@ -95,7 +100,7 @@ export class Sam2Client extends SegmentPipeline<PreparedImage> {
       maxInputPixels: positive(options.maxInputPixels, DEFAULT_MAX_INPUT_PIXELS, 'maxInputPixels'),
       ca: options.ca,
     });
-    super(transport, maxConcurrency);
+    super(transport, maxConcurrency, options.offThread ?? true);
     this.url = transport.url;
     this.urls = transport.urls;
     this.efficient = efficient;

@@ -10,7 +10,7 @@
  * flight, several objects on one image, and making masks from the answer (assemble-masks.ts).
  */
 import { imageBytes } from './image-input';
-import { assembleMasks, type ModelAnswer } from './assemble-masks';
+import { assembleMasks, assembleMasksOffThread, type ModelAnswer } from './assemble-masks';
 import { ConcurrencyLimit } from './concurrency';
 import { Sam2InputError, Sam2NetworkError } from './errors';
 import { linkSignals } from './linked-signal';
@@ -59,6 +59,8 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
   constructor(
     protected readonly backend: Backend<F>,
     maxConcurrency: number,
+    /** Large masks made on worker threads (default), or all on the event loop as before (for comparison). */
+    private readonly offThread = true,
   ) {
     this.limit = new ConcurrencyLimit(maxConcurrency);
   }
@@ -169,7 +171,8 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
     const linked = linkSignals(call.signal ? [call.signal, this.closing.signal] : [this.closing.signal]);
     try {
       const answer = await this.limit.run(() => this.backend.run(plan, linked.signal, call), linked.signal, lease);
-      const result: SegmentResult = assembleMasks(answer, { width: plan.frame.width, height: plan.frame.height, threshold: plan.threshold, returnLogits: plan.returnLogits, keep: plan.keep });
+      const how = { width: plan.frame.width, height: plan.frame.height, threshold: plan.threshold, returnLogits: plan.returnLogits, keep: plan.keep };
+      const result: SegmentResult = this.offThread ? await assembleMasksOffThread(answer, how) : assembleMasks(answer, how);
       if (answer.transfer) result.transfer = answer.transfer;
       if (answer.timing) result.timing = answer.timing;
       return result;
