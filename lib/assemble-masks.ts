@@ -69,7 +69,7 @@ export async function assembleMasksOffThread(answer: ModelAnswer, how: AssembleO
         const mask = plan.fullMask(c);
         return plan.keptMask(c, mask, await maskStatsInSlices(mask, width, height));
       }
-      const { mask, stats } = await maskPool().rebuild({ kind: 'rebuild', logits: (plan.low(c) as Float32Array).slice(), width, height, threshold });
+      const { mask, stats } = await maskPool().run({ kind: 'rebuild', logits: (plan.low(c) as Float32Array).slice(), width, height, threshold });
       return plan.keptMask(c, mask, stats);
     }),
   );

@@ -13,6 +13,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { MaskStats } from './mask-stats';
+import type { MaskPolygon } from './polygons';
+import type { CocoRle } from './rle';
 
 export interface RebuildTask {
   kind: 'rebuild';
@@ -23,11 +25,26 @@ export interface RebuildTask {
   threshold: number;
 }
 
-export type MaskTask = RebuildTask;
+/** A mask encoded as COCO RLE or polygons; `mask` is a copy, transferred to the worker. */
+export interface EncodeTask {
+  kind: 'rle' | 'polygons';
+  mask: Uint8Array;
+  width: number;
+  height: number;
+  tolerance?: number;
+}
+
+export type MaskTask = RebuildTask | EncodeTask;
 
 export interface RebuildResult {
   mask: Uint8Array;
   stats: MaskStats;
+}
+
+interface Results {
+  rebuild: RebuildResult;
+  rle: CocoRle;
+  polygons: MaskPolygon[];
 }
 
 /** Masks of at least this many pixels are made off the event loop; smaller ones cost less than the hand-over. */
@@ -37,7 +54,7 @@ const IDLE_MS = 10_000;
 const WORKER_FILE = join(__dirname, 'mask-worker.js');
 
 interface Pending {
-  resolve(result: RebuildResult): void;
+  resolve(result: unknown): void;
   reject(err: Error): void;
 }
 
@@ -54,9 +71,10 @@ class MaskPool {
   private readonly pending = new Map<number, Pending & { slot: Slot }>();
   private nextId = 0;
 
-  rebuild(task: RebuildTask): Promise<RebuildResult> {
+  /** Runs `task` on a worker; its typed array is transferred there (the caller gives it up). */
+  run<T extends MaskTask>(task: T): Promise<Results[T['kind']]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, pending: { resolve, reject } });
+      this.queue.push({ task, pending: { resolve: resolve as (result: unknown) => void, reject } });
       this.pump();
     });
   }
@@ -71,21 +89,21 @@ class MaskPool {
       if (slot.idle) clearTimeout(slot.idle);
       slot.worker.ref();
       this.pending.set(id, { ...pending, slot });
-      slot.worker.postMessage({ id, task }, [task.logits.buffer as ArrayBuffer]);
+      slot.worker.postMessage({ id, task }, [(task.kind === 'rebuild' ? task.logits : task.mask).buffer as ArrayBuffer]);
     }
   }
 
   private start(): Slot {
     const worker = new Worker(WORKER_FILE);
     const slot: Slot = { worker, busy: false };
-    worker.on('message', ({ id, result, error }: { id: number; result?: RebuildResult; error?: string }) => {
+    worker.on('message', ({ id, result, error }: { id: number; result?: unknown; error?: string }) => {
       const pending = this.pending.get(id);
       if (!pending) return;
       this.pending.delete(id);
       slot.busy = false;
       this.rest(slot);
       if (error !== undefined) pending.reject(new Error(`mask worker: ${error}`));
-      else pending.resolve(result!);
+      else pending.resolve(result);
       this.pump();
     });
     const fail = (err: Error) => {

@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { assembleMasks, assembleMasksOffThread, type ModelAnswer } from '../lib/assemble-masks';
 import { maskFromLogits } from '../lib/bilinear';
+import { formatMask } from '../lib/mask-formats';
+import { maskToPolygons } from '../lib/polygons';
+import { maskToRle } from '../lib/rle';
 
 const W = 1920;
 const H = 1080;
@@ -36,6 +39,19 @@ describe('assembling masks', () => {
       });
     }
   }
+
+  it('encodes a large mask as RLE and polygons on a worker exactly as inline', async () => {
+    const [mask] = assembleMasks(answer(false), { width: W, height: H, threshold: 0, returnLogits: false }).masks;
+    const rle = await formatMask(mask.mask, W, H, mask.score, { format: 'rle' });
+    assert.deepEqual(rle.rle, maskToRle(mask.mask, W, H));
+    for (const tolerance of [0, 1, 3]) {
+      const polygons = await formatMask(mask.mask, W, H, mask.score, { format: 'polygons', tolerance });
+      assert.deepEqual(polygons.polygons, await maskToPolygons(mask.mask, W, H, { tolerance }));
+      assert.ok(polygons.polygons!.length > 0);
+    }
+    await assert.rejects(formatMask(mask.mask, W, H, 1, { format: 'polygons', tolerance: -1 }), /tolerance/);
+    await assert.rejects(formatMask(mask.mask, W - 1, H, 1, { format: 'rle' }), /pass the width and height/);
+  });
 
   it('with keep "best" makes the best mask only, and keeps every candidate', async () => {
     const how = { width: W, height: H, threshold: 0, returnLogits: true };
