@@ -4,6 +4,7 @@
  * size, best first, each measured once here so that no encoder has to measure it again.
  */
 import { maskFromLogits } from './bilinear';
+import { byScore } from './mask-order';
 import { Sam2ApiError } from './errors';
 import { OFF_THREAD_PIXELS, maskPool } from './mask-pool';
 import { maskStats, maskStatsInSlices, type MaskStats } from './mask-stats';
@@ -29,13 +30,8 @@ export interface AssembleOptions {
   keep?: 'all' | 'best';
 }
 
-/** Best score first; a NaN score (a broken model or answer) sorts last, never first. */
-export function byScore(a: { score: number }, b: { score: number }): number {
-  const an = Number.isNaN(a.score);
-  const bn = Number.isNaN(b.score);
-  if (an || bn) return an === bn ? 0 : an ? 1 : -1;
-  return b.score - a.score;
-}
+/** Best score first, NaN last (lib/mask-order.ts); exported here too for the backends that import it from here. */
+export { byScore };
 
 /**
  * The candidates best first, and for those kept the full-size mask: taken from the answer's

@@ -4,14 +4,20 @@
  * masks come from the classical segmenter in segmenter.ts. Everything around them follows
  * the runner: the order of its checks, its status codes and bodies, Python's number text,
  * 256x256 logits and masks resized from them. It can also misbehave on demand (faults.ts).
+ *
+ * With `model` (the CLI's `--model DIR`) it is a runner of our own: the masks come from real
+ * SAM2 in ONNX files on this machine (lib/local-model), everything around them stays the same,
+ * so one machine with a GPU or a fast CPU can serve Node-RED instances elsewhere.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Sam2InputError } from '../lib/errors';
+import { LocalSam2, type LocalSam2Options } from '../lib/local-model/local-sam2';
 import { LOW_RES_SIZE } from '../lib/types';
-import { answerChunks } from './answer';
+import { answerChunks, type AnswerMask } from './answer';
 import {
   FLAVOURS,
   HttpFailure,
@@ -19,7 +25,6 @@ import {
   PIPELINE_ERROR,
   defaultFailure,
   errorBody,
-  parseBodyFailure,
   runnerFailure,
   type Flavour,
 } from './error-bodies';
@@ -46,6 +51,13 @@ export interface LocalServerOptions {
   maxPixels?: number;
   /** Serve HTTPS with this key and certificate (PEM), as a self-hosted runner behind TLS does. */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Request bodies over this many bytes are refused with 413 as they stream in; default 512 MiB. */
+  maxBodyBytes?: number;
+  /**
+   * Answer with real SAM2 from these ONNX files instead of the classical segmenter. The model is
+   * loaded before the server listens, so a wrong folder fails the start with the reason.
+   */
+  model?: LocalSam2Options;
 }
 
 /** What the server received, for tests that check every field arrives as sent. */
@@ -70,6 +82,8 @@ export interface LocalServer {
   injectFaults(...specs: string[]): void;
   /** TCP connections open now: lets a test see a client really connected, or really let go. */
   openConnections(): number;
+  /** With `model`: the loaded model (format, runtime, warm-up times). */
+  model?: LocalSam2;
   /** Stops listening and destroys every open connection. */
   close(): Promise<void>;
 }
@@ -77,9 +91,21 @@ export interface LocalServer {
 export const DEFAULT_MODEL_ID = 'facebook/sam2-hiera-large';
 const DEFAULT_MAX_PIXELS = 50e6;
 const MAX_RECORDED = 100;
-/** Bodies beyond this are refused as unparseable rather than held in memory. */
+/** Bodies beyond this are refused as they arrive, never held in memory. */
 const MAX_BODY_BYTES = 512 * 1024 * 1024;
+/** The debug routes take a small JSON body. */
+const MAX_DEBUG_BODY_BYTES = 64 * 1024;
 const SEGMENT_ROUTE = /\/segment-anything-2\/?$/;
+/** A prefix that is itself the route (`/segment-anything-2/segment-anything-2`) is not served: the runner answers 404. */
+const ROUTE_IN_PREFIX = /(^|\/)segment-anything-2(\/|$)/;
+
+/** The route, under any prefix (Studio's `/api/beta/generate`), with or without a trailing slash, once. */
+export function isSegmentRoute(path: string): boolean {
+  return SEGMENT_ROUTE.test(path) && !ROUTE_IN_PREFIX.test(path.replace(SEGMENT_ROUTE, ''));
+}
+
+/** A body over the limit, found while it streamed in. */
+class BodyTooLarge extends Error {}
 
 interface Reply {
   status: number;
@@ -98,16 +124,46 @@ function failureReply(failure: HttpFailure, flavour: Flavour): Reply {
   return jsonReply(failure.status, errorBody(failure, flavour), failure.headers);
 }
 
-/** The whole body, or undefined when it is too large to hold (then it is drained unread). */
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const part of req) {
-    size += (part as Buffer).length;
-    if (size <= MAX_BODY_BYTES) parts.push(part as Buffer);
-    else parts.length = 0;
+/**
+ * The whole body; rejects with BodyTooLarge as soon as it passes `limit` (a Content-Length
+ * over it is refused before reading). The request is then paused, not destroyed, so the 413
+ * can still be written; the connection closes after it.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.pause();
+    return Promise.reject(new BodyTooLarge());
   }
-  return size <= MAX_BODY_BYTES ? Buffer.concat(parts) : undefined;
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const stop = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (part: Buffer): void => {
+      size += part.length;
+      if (size > limit) {
+        stop();
+        req.pause();
+        parts.length = 0;
+        reject(new BodyTooLarge());
+      } else parts.push(part);
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(parts));
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(err);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 function hostForUrl(host: string): string {
@@ -122,6 +178,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const flavour = options.flavour ?? 'runner';
   if (!FLAVOURS.includes(flavour)) throw new Error(`flavour must be one of ${FLAVOURS.join(', ')}, not ${JSON.stringify(flavour)}`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const token = options.token ? Buffer.from(options.token) : undefined;
   const everyRequest = options.faults ? parseFaults(options.faults) : undefined;
   const queued: Faults[] = [];
@@ -129,6 +186,16 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const requests: ReceivedRequest[] = [];
   const sockets = new Set<Socket>();
   const shutdown = new AbortController();
+  // The runner's images are not turned by their EXIF orientation (shared API.md): answer on the stored grid.
+  const sam2 = options.model ? new LocalSam2({ ...options.model, applyOrientation: false }) : undefined;
+  if (sam2) {
+    try {
+      await sam2.describe();
+    } catch (err) {
+      await sam2.close();
+      throw err;
+    }
+  }
 
   /** The bearer check of the runner and of FastAPI's HTTPBearer: scheme case-insensitive, token exact. */
   const authorized = (req: IncomingMessage): boolean => {
@@ -176,13 +243,18 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       info.height,
       LOW_RES_SIZE,
     );
-    let features;
-    try {
-      features = await imageFeatures(params.image.bytes);
-    } catch {
-      throw runnerFailure(500, PIPELINE_ERROR);
+    let masks: AnswerMask[];
+    if (sam2) {
+      masks = await modelMasks(sam2, params.image.bytes, prompts, params.multimask);
+    } else {
+      let features;
+      try {
+        features = await imageFeatures(params.image.bytes);
+      } catch {
+        throw runnerFailure(500, PIPELINE_ERROR);
+      }
+      masks = segment(features, prompts, params.multimask);
     }
-    const masks = segment(features, prompts, params.multimask);
     return {
       status: 200,
       headers: { 'content-type': 'application/json' },
@@ -224,15 +296,32 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     await deliver(res, reply.chunks, faults, reply.length, shutdown.signal);
   };
 
+  /** 413 while the body is still arriving; the connection is closed after it, so nothing more is read. */
+  const refuseLarge = async (res: ServerResponse, limit: number): Promise<void> => {
+    res.shouldKeepAlive = false;
+    await send(res, jsonReply(413, errorBody(runnerFailure(413, `Request body over ${limit} bytes`), flavour), { connection: 'close' }), {});
+    // The rest of the body is never read: the connection ends once the answer is out.
+    res.once('finish', () => res.socket?.destroySoon?.());
+    if (res.writableFinished) res.socket?.destroySoon?.();
+  };
+
   const handleSegment = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     // Queued faults belong to requests in their order of arrival, so take one before any await.
     const fromQueue = queued.shift();
     const chosen = options.faultsFor?.(segmentRequests++);
-    const body = await readBody(req);
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBodyBytes);
+    } catch (err) {
+      if (!(err instanceof BodyTooLarge)) throw err;
+      record({ path, authorization: req.headers.authorization !== undefined, fields: {}, status: 413 });
+      return refuseLarge(res, maxBodyBytes);
+    }
     let faults: Faults = {};
     let faultError: FaultSpecError | undefined;
     try {
-      const header = req.headers['x-sam2-fault'];
+      // With a token set, faults by header are for those who hold it, as the debug routes are.
+      const header = authorized(req) ? req.headers['x-sam2-fault'] : undefined;
       faults = mergeFaults(everyRequest, chosen ? parseFaults(chosen) : undefined, fromQueue, header ? parseFaults(Array.isArray(header) ? header.join(';') : header) : undefined);
     } catch (err) {
       if (!(err instanceof FaultSpecError)) throw err;
@@ -242,7 +331,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     let form: ReceivedForm = { text: {}, files: {} };
     let parseFailure: HttpFailure | undefined;
     try {
-      if (!body) throw parseBodyFailure();
       form = await readForm(body, req.headers['content-type']);
     } catch (err) {
       if (!(err instanceof HttpFailure)) throw err;
@@ -287,15 +375,27 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   };
 
   const handleDebug = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
+    // Every debug path, known or not, answers 401 without the token: nothing about them is told.
+    if (!authorized(req)) {
+      req.resume();
+      await send(res, failureReply(unauthorized(), flavour), {});
+      return true;
+    }
     if (path === '/debug/requests' && req.method === 'GET') {
-      await send(res, authorized(req) ? jsonReply(200, JSON.stringify(requests)) : failureReply(unauthorized(), flavour), {});
+      await send(res, jsonReply(200, JSON.stringify(requests)), {});
       return true;
     }
     if (path === '/debug/faults' && req.method === 'POST') {
-      const body = (await readBody(req))?.toString() ?? '';
+      let body: string;
+      try {
+        body = (await readBody(req, MAX_DEBUG_BODY_BYTES)).toString();
+      } catch (err) {
+        if (!(err instanceof BodyTooLarge)) throw err;
+        await refuseLarge(res, MAX_DEBUG_BODY_BYTES);
+        return true;
+      }
       let reply: Reply;
-      if (!authorized(req)) reply = failureReply(unauthorized(), flavour);
-      else {
+      {
         try {
           const specs = (JSON.parse(body) as { faults?: unknown }).faults;
           if (!Array.isArray(specs) || !specs.every((s) => typeof s === 'string')) {
@@ -315,7 +415,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://local').pathname;
-    if (SEGMENT_ROUTE.test(path)) {
+    if (isSegmentRoute(path)) {
       if (req.method === 'POST') return handleSegment(req, res, path);
       return send(res, jsonReply(405, JSON.stringify({ detail: 'Method Not Allowed' }), { allow: 'POST' }), {});
     }
@@ -362,14 +462,41 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       queued.push(...parsed);
     },
     openConnections: () => sockets.size,
-    close(): Promise<void> {
+    ...(sam2 ? { model: sam2 } : {}),
+    async close(): Promise<void> {
       shutdown.abort();
-      return new Promise((resolve) => {
+      await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeAllConnections();
         for (const socket of sockets) socket.destroy();
       });
+      await sam2?.close();
     },
   };
   return server;
+}
+
+/**
+ * SAM2's masks for the runner's parsed prompts. `gridPrompts` made the runner's checks and put
+ * coordinates on the 256 grid; divided by 256 they are relative, exactly (a power of two).
+ * Input the model cannot take (e.g. no prompt at all, labels other than 0 and 1, a mask input
+ * for an onnx-community export) is a 400 with our words; a model failure is the pipeline's 500.
+ */
+async function modelMasks(sam2: LocalSam2, image: Buffer, prompts: ReturnType<typeof gridPrompts>, multimask: boolean): Promise<AnswerMask[]> {
+  const relative = (v: number): number => v / LOW_RES_SIZE;
+  try {
+    const answer = await sam2.predict(image, {
+      ...(prompts.points.length ? { points: prompts.points.map((p) => [relative(p.x), relative(p.y)] as [number, number]), labels: prompts.points.map((p) => p.label) } : {}),
+      ...(prompts.box ? { box: prompts.box.map(relative) as [number, number, number, number] } : {}),
+      ...(prompts.maskInput ? { maskInput: prompts.maskInput } : {}),
+      multimask,
+      normalizeCoords: false,
+    });
+    return answer.candidates;
+  } catch (err) {
+    // An image SAM2 cannot read is the pipeline's 500 on the runner too.
+    if (err instanceof Sam2InputError && err.field !== 'image') throw runnerFailure(400, err.message);
+    console.error('sam2 local server: the model failed:', err instanceof Error ? err.message : err);
+    throw runnerFailure(500, PIPELINE_ERROR);
+  }
 }

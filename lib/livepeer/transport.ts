@@ -13,7 +13,8 @@
  */
 import { Blob } from 'node:buffer';
 import { BalancedPool, FormData, Pool, type Dispatcher } from 'undici';
-import { errorDetail, parseRetryAfter } from '../api-error';
+import { errorBodyKind, errorDetail, parseRetryAfter } from '../api-error';
+import { checkContentEncoding, contentEncodings } from '../content-encoding';
 import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode-response';
 import { Sam2ApiError, Sam2NetworkError } from '../errors';
 import { prepareImage, type PreparedImage } from '../image-input';
@@ -46,7 +47,10 @@ export interface TransportOptions {
   retries: number;
   maxResponseBytes: number;
   maxInputPixels: number;
-  ca?: string | Buffer;
+  /** A promise while the CA file is read: the pool is made when it resolves. */
+  ca?: string | Buffer | Promise<string | Buffer>;
+  /** Accept SVG input, drawn at a bounded cost (lib/vector-image.ts). */
+  allowVector?: boolean;
 }
 
 /** What an attempt learns about the runner that took it (set as undici hands it to one). */
@@ -63,9 +67,14 @@ export class LivepeerTransport implements Backend<PreparedImage> {
   readonly modelId: string;
   private readonly path: string;
   private readonly route: string;
-  private readonly pool: Pool | BalancedPool;
+  private readonly origins: string[];
+  private pool: Pool | BalancedPool | undefined;
+  /** The pool once the CA file is read, when the CA came as a promise. */
+  private readonly poolReady: Promise<Pool | BalancedPool> | undefined;
   private readonly coolDowns = new Set<ReturnType<typeof setTimeout>>();
   private closed = false;
+  /** The form fields of each planned request, made once when it is checked. */
+  private readonly fieldsOf = new WeakMap<PlannedRequest<PreparedImage>, Record<string, string>>();
 
   constructor(private readonly options: TransportOptions) {
     if (options.urls.length === 0) throw new TypeError('urls must hold at least one URL');
@@ -73,51 +82,72 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     this.path = bases[0].pathname.replace(/\/+$/, '');
     const other = bases.find((b) => b.pathname.replace(/\/+$/, '') !== this.path);
     if (other) throw new TypeError(`every runner URL must have the same path: ${bases[0].href} and ${other.href} differ`);
-    const origins = [...new Set(bases.map((b) => b.origin))];
-    this.urls = origins.map((o) => o + this.path);
+    this.origins = [...new Set(bases.map((b) => b.origin))];
+    this.urls = this.origins.map((o) => o + this.path);
     this.url = this.urls[0];
     this.route = `${this.path}/segment-anything-2`;
     this.modelId = options.modelId;
-    const poolOptions = {
-      connections: options.connections,
-      connect: { timeout: options.connectTimeoutMs, ...(options.ca ? { ca: options.ca } : {}) },
-      headersTimeout: options.firstByteTimeoutMs,
-      bodyTimeout: options.stallTimeoutMs,
-    };
-    if (origins.length === 1) {
-      this.pool = new Pool(origins[0], poolOptions);
+    const ca = options.ca;
+    if (ca instanceof Promise) {
+      this.poolReady = ca.then((read) => this.makePool(read));
+      this.poolReady.catch(() => undefined); // each request reports it
     } else {
-      // Each runner's pool tells the attempt it serves which runner it is (through the request's
-      // opaque), so a failure leaves that runner out, not another.
-      const factory = (origin: string | URL, opts: object): Dispatcher => {
-        const pool = new Pool(origin, opts);
-        const dispatch = pool.dispatch.bind(pool);
-        pool.dispatch = (request, handler) => {
-          const served = (request as { opaque?: unknown }).opaque as Served | undefined;
-          if (served) {
-            served.origin = String(origin).replace(/\/+$/, '');
-            served.pool = pool;
-          }
-          return dispatch(request, handler);
-        };
-        return pool;
-      };
-      this.pool = new BalancedPool(origins, { ...poolOptions, factory });
+      this.pool = this.makePool(ca);
     }
   }
 
-  prepare(bytes: Buffer, call: CallOptions): Promise<PreparedImage> {
-    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, uploadSize: this.options.uploadSize, maxInputPixels: this.options.maxInputPixels });
+  private makePool(ca: string | Buffer | undefined): Pool | BalancedPool {
+    if (this.closed) throw new Sam2NetworkError('this SAM2 client was closed');
+    const poolOptions = {
+      connections: this.options.connections,
+      connect: { timeout: this.options.connectTimeoutMs, ...(ca ? { ca } : {}) },
+      headersTimeout: this.options.firstByteTimeoutMs,
+      bodyTimeout: this.options.stallTimeoutMs,
+    };
+    if (this.origins.length === 1) {
+      this.pool = new Pool(this.origins[0], poolOptions);
+      return this.pool;
+    }
+    // Each runner's pool tells the attempt it serves which runner it is (through the request's
+    // opaque), so a failure leaves that runner out, not another.
+    const factory = (origin: string | URL, opts: object): Dispatcher => {
+      const pool = new Pool(origin, opts);
+      const dispatch = pool.dispatch.bind(pool);
+      pool.dispatch = (request, handler) => {
+        const served = (request as { opaque?: unknown }).opaque as Served | undefined;
+        if (served) {
+          served.origin = String(origin).replace(/\/+$/, '');
+          served.pool = pool;
+        }
+        return dispatch(request, handler);
+      };
+      return pool;
+    };
+    this.pool = new BalancedPool(this.origins, { ...poolOptions, factory });
+    return this.pool;
   }
 
-  async run(request: PlannedRequest<PreparedImage>, signal: AbortSignal, call: CallOptions): Promise<BackendAnswer> {
-    const { frame, prompts, count, threshold, returnLogits, modelId } = request;
-    const fields = {
+  prepare(bytes: Buffer, call: CallOptions): Promise<PreparedImage> {
+    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, uploadSize: this.options.uploadSize, maxInputPixels: this.options.maxInputPixels, allowVector: this.options.allowVector });
+  }
+
+  /** The form fields, made when the request is planned: one over the runner's 1 MiB limit is refused before anything is sent. */
+  check(request: PlannedRequest<PreparedImage>): void {
+    this.fieldsOf.set(request, this.fields(request));
+  }
+
+  private fields({ frame, prompts, modelId, promptsField }: PlannedRequest<PreparedImage>): Record<string, string> {
+    return {
       model_id: modelId,
-      ...promptFields(prompts, frame.uploadWidth / frame.width, frame.uploadHeight / frame.height),
+      ...promptFields(prompts, frame.uploadWidth / frame.width, frame.uploadHeight / frame.height, promptsField),
       // Binary masks are a quarter of the text of logits; other thresholds are rebuilt from the 256x256 logits.
       return_logits: 'false',
     };
+  }
+
+  async run(request: PlannedRequest<PreparedImage>, signal: AbortSignal, call: CallOptions): Promise<BackendAnswer> {
+    const { frame, count, threshold, returnLogits } = request;
+    const fields = this.fieldsOf.get(request) ?? this.fields(request);
     // A shrunk upload's masks are the wrong size, and another threshold needs the logits: then
     // the masks' text is skipped and they are made from the logits (assemble-masks.ts).
     const rebuild = frame.uploadWidth !== frame.width || frame.uploadHeight !== frame.height || threshold !== 0;
@@ -127,7 +157,12 @@ export class LivepeerTransport implements Backend<PreparedImage> {
       maxBytes: this.options.maxResponseBytes,
       expectedShape: { count, height: frame.uploadHeight, width: frame.uploadWidth },
     };
-    const { decoded, transfer } = await withRetries((attemptSignal) => this.attempt(frame, fields, attemptSignal, decode), this.options.retries, signal, call.onRetry);
+    const { decoded, transfer } = await withRetries(
+      (attemptSignal) => this.attempt(frame, fields, attemptSignal, decode, call.onProgress),
+      this.options.retries,
+      signal,
+      call.onRetry,
+    );
     return {
       scores: decoded.scores,
       logits: decoded.logits?.data as Float32Array | undefined,
@@ -141,7 +176,8 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     this.closed = true;
     for (const timer of this.coolDowns) clearTimeout(timer);
     this.coolDowns.clear();
-    await this.pool.destroy();
+    if (this.pool) await this.pool.destroy();
+    else await this.poolReady?.then((pool) => pool.destroy(), () => undefined);
   }
 
   /**
@@ -169,6 +205,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     fields: Record<string, string>,
     signal: AbortSignal,
     decode: DecodeOptions,
+    onProgress?: CallOptions['onProgress'],
   ): Promise<{ decoded: DecodedResponse; transfer: NonNullable<BackendAnswer['transfer']> }> {
     const form = new FormData();
     form.append('image', new Blob([prepared.upload], { type: prepared.contentType }), prepared.contentType === 'image/png' ? 'image.png' : 'image.jpg');
@@ -183,7 +220,8 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     const attemptSignal = linked.signal;
     const served: Served = {};
     try {
-      const response = await this.pool.request({
+      const pool = this.pool ?? (await (this.poolReady as Promise<Pool | BalancedPool>));
+      const response = await pool.request({
         path: this.route,
         method: 'POST',
         body: form,
@@ -191,14 +229,24 @@ export class LivepeerTransport implements Backend<PreparedImage> {
         signal: attemptSignal,
         opaque: served,
       });
-      if (response.statusCode !== 200) {
-        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
-        throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']));
+      if (response.statusCode >= 300 && response.statusCode < 400) {
+        // Never followed: the token is for this server only, and the answer belongs to the route asked.
+        await response.body.dump({ limit: ERROR_BODY_LIMIT }).catch(() => undefined);
+        throw redirectError(response.statusCode, response.headers.location, this.url);
       }
+      if (response.statusCode !== 200) {
+        const compressed = contentEncodings(response.headers['content-encoding']).some((e) => e !== 'identity');
+        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
+        const body = compressed ? 'compressed' : errorBodyKind(text);
+        const detail = compressed ? `a compressed error body (Content-Encoding: ${String(response.headers['content-encoding'])}), not read` : errorDetail(response.statusCode, text);
+        throw new Sam2ApiError(response.statusCode, detail, parseRetryAfter(response.headers['retry-after']), { body });
+      }
+      checkContentEncoding(response.headers['content-encoding'], this.url);
       let receivedBytes = 0;
       const counted = (async function* () {
         for await (const chunk of response.body) {
           receivedBytes += chunk.length;
+          onProgress?.({ receivedBytes });
           yield chunk as Uint8Array;
         }
       })();
@@ -215,6 +263,24 @@ export class LivepeerTransport implements Backend<PreparedImage> {
       linked.release();
     }
   }
+}
+
+/** A 3xx answer, in words: where it points, and that it was not followed. */
+function redirectError(status: number, location: string | string[] | undefined, url: string): Sam2ApiError {
+  const raw = Array.isArray(location) ? location[0] : location;
+  let target: string | undefined;
+  try {
+    const parsed = new URL(raw ?? '', `${url}/`);
+    parsed.username = '';
+    parsed.password = '';
+    target = raw ? parsed.toString() : undefined;
+  } catch {
+    target = undefined;
+  }
+  const detail = target
+    ? `${url} redirects to ${target}; redirects are not followed, so the token goes nowhere else: set the endpoint's URL to the address it points to, if you trust it`
+    : `${url} answered with a redirect that names no valid address; check the endpoint's URL`;
+  return new Sam2ApiError(status, detail, undefined, { body: 'redirect', location: target });
 }
 
 async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, limit: number): Promise<string> {

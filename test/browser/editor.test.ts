@@ -46,7 +46,13 @@ declare const window: {
   };
 };
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's Chromium, or any Chromium or Chrome binary named by SAM2_CHROMIUM. */
+const CHROMIUM = process.env.SAM2_CHROMIUM || '/usr/bin/chromium';
+/**
+ * Without Chromium these tests are skipped with the command that installs it, so `npm test`
+ * passes on a machine set up as README says; CI sets SAM2_REQUIRE_BROWSER=1 to fail instead.
+ */
+const NO_CHROMIUM = `${CHROMIUM} is missing, so the editor's browser tests are skipped. To run them, install Chromium (Debian, Raspberry Pi OS: sudo apt-get install chromium) or set SAM2_CHROMIUM to a Chromium or Chrome binary; see test/browser/README.md`;
 const SHOTS = join(PACKAGE_ROOT, 'test-results', 'screenshots');
 
 interface SavedNode {
@@ -146,7 +152,11 @@ describe('the editor in Chromium', function () {
   }
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (see test/browser/README.md)`);
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.SAM2_REQUIRE_BROWSER === '1') throw new Error(`SAM2_REQUIRE_BROWSER=1 and ${NO_CHROMIUM}`);
+      process.stdout.write(`\n  Skipped: ${NO_CHROMIUM}\n\n`);
+      this.skip();
+    }
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), 'sam2-editor-'));
@@ -265,7 +275,9 @@ describe('the editor in Chromium', function () {
     const from = spot(x1 - 12, y1 - 12);
     const to = spot(x2 + 12, y2 + 12);
 
+    assert.ok(await page.locator('#sam2-segment-no-prompt').isVisible(), 'a node with no prompts says each message must bring its own');
     await canvas().click({ position: fg });
+    assert.ok(await page.locator('#sam2-segment-no-prompt').isHidden(), 'the note goes with the first point');
     await canvas().click({ position: bg, modifiers: ['Shift'] });
     await canvas().hover({ position: from });
     await page.mouse.down();
@@ -366,7 +378,7 @@ describe('the editor in Chromium', function () {
     assert.ok(scores[0] >= scores[1] && scores[1] >= scores[2], `best first: ${scores}`);
     assert.equal(await page.locator('#sam2-segment-masks button.selected').innerText(), buttons[0]);
 
-    // The block is blue; the mask is tinted the overlay colour (#ff3b30) over it.
+    // The block is blue; the mask is tinted the overlay colour (#ff00ff, magenta) over it.
     await page.waitForFunction(
       ([px, py, r0]) => {
         const c = document.getElementById('sam2-segment-canvas')!;
@@ -377,7 +389,7 @@ describe('the editor in Chromium', function () {
       [inside.x, inside.y, before[0]],
     );
     const after = await canvasPixel(inside.x, inside.y);
-    assert.ok(after[0] > before[0] + 60 && after[2] < before[2], `inside the block turns red: ${before} -> ${after}`);
+    assert.ok(after[0] > before[0] + 60 && after[1] < before[1], `inside the block turns magenta: ${before} -> ${after}`);
     assert.deepEqual(await canvasPixel(outside.x, outside.y), outsideBefore, 'outside the mask is unchanged');
     const sent = sam2.requests.at(-1)!;
     assert.equal(sent.image?.width, 1280);
@@ -508,6 +520,13 @@ describe('the editor in Chromium', function () {
     assert.deepEqual(imported.filter((n) => !n.valid), [], 'every imported node is valid as it comes');
     assert.deepEqual(imported.filter((n) => n.type === 'sam2-endpoint').map((n) => n.id).sort(), ['sam2-example-1-endpoint', 'sam2-example-3-endpoint']);
     assert.equal(await page.locator('.red-ui-notification', { hasText: 'already exist' }).count(), 0, 'no import conflict');
+    // Side by side, their endpoints are told apart in a sam2-segment's dropdown by name.
+    await openDialog('sam2-example-3-segment');
+    const options = (await page.locator('#node-input-endpoint option').allInnerTexts()).map((t) => t.trim());
+    assert.ok(options.includes('local SAM2 server, example 1') && options.includes('local SAM2 server, example 3'), JSON.stringify(options));
+    assert.equal(new Set(options).size, options.length, `every endpoint has a name of its own: ${JSON.stringify(options)}`);
+    await page.click('#node-dialog-cancel');
+    await page.waitForSelector('#node-dialog-cancel', { state: 'detached' });
     await deploy();
     const saved = await savedFlows();
     assert.ok(saved.some((n) => n.id === 'sam2-example-3-segment' && n.type === 'sam2-segment'), 'the runtime has the imported flows');
