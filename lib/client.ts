@@ -8,6 +8,7 @@ import { COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS } from './defaults';
 import { DEFAULT_MAX_INPUT_PIXELS, type PreparedImage } from './image-input';
 import { LivepeerTransport } from './livepeer/transport';
 import { SegmentPipeline } from './pipeline';
+import { LOW_RES_SIZE, MODEL_INPUT_SIZE } from './types';
 import { cleanToken } from './token';
 
 export type { CallOptions, RetryInfo, SegmentOptions } from './segmenter';
@@ -18,6 +19,12 @@ export const DEFAULT_URL = COMMUNITY_URL;
 export interface Sam2ClientOptions {
   /** Gateway, Livepeer Studio (`https://livepeer.studio/api/beta/generate`) or a runner; the route is appended. */
   url?: string;
+  /**
+   * Several self-hosted runners (each with the same path) sharing the work, instead of `url`:
+   * balanced by undici's BalancedPool; one that fails is left out for a while and the frame
+   * retried on another. The token is sent to each.
+   */
+  urls?: string[];
   /** Bearer token; empty or absent sends no Authorization header. */
   token?: string;
   modelId?: string;
@@ -34,10 +41,21 @@ export interface Sam2ClientOptions {
   retries?: number;
   /** Upload images above 1024x1024 at 1024x1024 and rebuild the masks from logits (see README). */
   efficient?: boolean;
+  /**
+   * Side of the square upload in efficient mode, 256 to 1024 (default 1024, what SAM2 sees).
+   * Smaller sends fewer bytes; the model scales it up to 1024 again, so thin and small
+   * objects lose detail. Masks are still rebuilt at full size from the logits.
+   */
+  uploadSize?: number;
   /** Answers larger than this end with an error. */
   maxResponseBytes?: number;
   /** Images declaring more pixels than this are refused before decoding. */
   maxInputPixels?: number;
+  /**
+   * Large masks (1 MP and up) rebuilt from logits and measured on worker threads, so the event
+   * loop is never held long (default true); false does it all on the event loop, as before.
+   */
+  offThread?: boolean;
   /**
    * Certificate authorities (PEM) to trust instead of the public ones, for a self-hosted runner
    * with a private CA. TLS is always verified. A promise (a file still being read): requests
@@ -55,27 +73,39 @@ const TIMER_MAX_MS = 2 ** 31 - 1;
 const DEFAULT_MAX_OBJECTS = 100;
 
 export class Sam2Client extends SegmentPipeline<PreparedImage> {
+  /** The first runner's base URL (the only one, unless `urls` gave several). */
   readonly url: string;
+  readonly urls: string[];
   readonly efficient: boolean;
 
   constructor(options: Sam2ClientOptions = {}) {
-    if (options.url !== undefined && !String(options.url).trim()) {
+    if (options.urls !== undefined && (!Array.isArray(options.urls) || options.urls.length === 0)) {
+      throw new TypeError('urls must be a non-empty array of base URLs');
+    }
+    if (options.urls === undefined && options.url !== undefined && !String(options.url).trim()) {
       throw new TypeError("url is empty: give the gateway's or runner's base URL, or leave url out for the community gateway");
     }
-    const base = new URL(options.url ?? DEFAULT_URL);
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-      throw new TypeError(`url must start with http:// or https://, got ${base.protocol}`);
+    const bases = (options.urls ?? [options.url ?? DEFAULT_URL]).map((u) => new URL(u));
+    for (const base of bases) {
+      if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+        throw new TypeError(`url must start with http:// or https://, got ${base.protocol}`);
+      }
     }
     const timeoutMs = positive(options.timeoutMs, ENDPOINT_DEFAULTS.timeoutS * 1000, 'timeoutMs', TIMER_MAX_MS);
     const maxConcurrency = positive(options.maxConcurrency, ENDPOINT_DEFAULTS.concurrency, 'maxConcurrency');
     const retries = options.retries ?? ENDPOINT_DEFAULTS.retries;
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`retries must be a whole number of 0 or more, got ${options.retries}`);
     const efficient = options.efficient ?? ENDPOINT_DEFAULTS.efficient;
+    const uploadSize = options.uploadSize ?? ENDPOINT_DEFAULTS.uploadSize;
+    if (!Number.isInteger(uploadSize) || uploadSize < LOW_RES_SIZE || uploadSize > MODEL_INPUT_SIZE) {
+      throw new RangeError(`uploadSize must be a whole number of pixels from ${LOW_RES_SIZE} to ${MODEL_INPUT_SIZE}, got ${options.uploadSize}`);
+    }
     const transport = new LivepeerTransport({
-      url: base.href,
+      urls: bases.map((b) => b.href),
       token: cleanToken(options.token, 'token'),
       modelId: options.modelId || DEFAULT_MODEL_ID,
       efficient,
+      uploadSize,
       timeoutMs,
       connectTimeoutMs: positive(options.connectTimeoutMs, ENDPOINT_DEFAULTS.connectTimeoutS * 1000, 'connectTimeoutMs', TIMER_MAX_MS),
       firstByteTimeoutMs: positive(options.firstByteTimeoutMs, timeoutMs, 'firstByteTimeoutMs', TIMER_MAX_MS),
@@ -87,8 +117,9 @@ export class Sam2Client extends SegmentPipeline<PreparedImage> {
       ca: options.ca,
       allowVector: options.allowVector === true,
     });
-    super(transport, maxConcurrency, positive(options.maxObjects, DEFAULT_MAX_OBJECTS, 'maxObjects'));
+    super(transport, maxConcurrency, positive(options.maxObjects, DEFAULT_MAX_OBJECTS, 'maxObjects'), options.offThread ?? true);
     this.url = transport.url;
+    this.urls = transport.urls;
     this.efficient = efficient;
   }
 }

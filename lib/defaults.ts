@@ -21,6 +21,8 @@ export const ENDPOINT_DEFAULTS = {
   concurrency: 2,
   retries: 2,
   efficient: true,
+  /** Side of the square upload in efficient mode: what SAM2 sees is 1024; smaller for slow links. */
+  uploadSize: 1024,
   /** Largest answer accepted, MB (of 1024 x 1024 bytes). */
   maxResponseMB: 1024,
   /** Largest image accepted, megapixels (of 1,000,000). */
@@ -36,7 +38,8 @@ export const ENDPOINT_DEFAULTS = {
 /** A sam2-segment's settings when the flow leaves them out. */
 export const SEGMENT_DEFAULTS = {
   property: 'payload',
-  multimask: true,
+  /** `'auto'`: three candidates for a single point without a box, one for a box or several points. */
+  multimask: 'auto',
   coordinates: 'pixels',
   queue: 'latest',
   queueLimit: 10,

@@ -88,6 +88,12 @@ export interface PrepareOptions {
   maxInputPixels?: number;
   /** Upload images above 1024x1024 pixels resized to exactly 1024x1024, as SAM2 would resize them anyway. */
   efficient?: boolean;
+  /**
+   * The square's side in efficient mode (default 1024, what SAM2 sees): smaller sends fewer
+   * bytes on a slow link, but the model scales it up to 1024 again, so thin and small objects
+   * lose detail. Images of no more pixels than the square go up as they are.
+   */
+  uploadSize?: number;
   /** Where the bytes came from, for errors. */
   field?: string;
   /** Accept SVG, drawn at a bounded cost (vector-image.ts); refused by default. */
@@ -184,11 +190,12 @@ export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}):
   const contentType = format === 'jpeg' ? 'image/jpeg' : 'image/png';
   const upright = () => sharp(bytes, { limitInputPixels: maxPixels }).rotate();
 
-  if (options.efficient !== false && width * height > MODEL_INPUT_SIZE * MODEL_INPUT_SIZE) {
+  const side = options.uploadSize ?? MODEL_INPUT_SIZE;
+  if (options.efficient !== false && width * height > side * side) {
     // SAM2 squashes every image to 1024x1024 before it looks at it; doing that here sends
     // a fraction of the pixels and lets us rebuild full-size masks from the logits.
-    const upload = await encodeLike(format, upright().resize(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, { fit: 'fill', kernel: sharp.kernel.linear }));
-    return { upload, contentType, width, height, uploadWidth: MODEL_INPUT_SIZE, uploadHeight: MODEL_INPUT_SIZE };
+    const upload = await encodeLike(format, upright().resize(side, side, { fit: 'fill', kernel: sharp.kernel.linear }));
+    return { upload, contentType, width, height, uploadWidth: side, uploadHeight: side };
   }
   // 8-bit RGB(A) JPEG and PNG lose only their metadata, pixels untouched; the rest is redrawn upright in 8-bit sRGB.
   const plain = orientation === 1 && header.depth === 'uchar' && header.space === 'srgb' && (format === 'jpeg' ? header.channels === 3 : format === 'png' && (header.channels === 3 || header.channels === 4));

@@ -1,10 +1,11 @@
 /** A mask in the form the next node asked for, always with its score, area, box and centroid. */
 import { Sam2InputError } from './errors';
 import { maskToPng } from './mask-png';
-import { maskStats, type MaskStats } from './mask-stats';
+import { checkMaskSize, maskStats, type MaskStats } from './mask-stats';
 import type { RawImage } from './raw-image';
 import { renderCutout, renderOverlay, type OverlayOptions } from './overlay';
-import { maskToPolygons, type MaskPolygon } from './polygons';
+import { OFF_THREAD_PIXELS, maskPool } from './mask-pool';
+import { checkTolerance, maskToPolygons, type MaskPolygon } from './polygons';
 import { maskToRle, type CocoRle } from './rle';
 
 export type MaskFormat = 'png' | 'raw' | 'rle' | 'polygons';
@@ -36,6 +37,12 @@ export interface FormatOptions {
   stats?: MaskStats;
 }
 
+/** Whether a mask is large enough to encode on a worker; its size is checked here, where the error keeps its type. */
+function offThread(mask: Uint8Array, width: number, height: number): boolean {
+  checkMaskSize(mask, width, height);
+  return mask.length >= OFF_THREAD_PIXELS;
+}
+
 export async function formatMask(mask: Uint8Array, width: number, height: number, score: number, options: FormatOptions): Promise<FormattedMask> {
   const { area, bbox, centroid } = options.stats ?? maskStats(mask, width, height);
   const out: FormattedMask = { score, area, bbox, centroid };
@@ -53,11 +60,17 @@ export async function formatMask(mask: Uint8Array, width: number, height: number
     case 'raw':
       out.raw = { data: mask, width, height };
       break;
+    // A large mask's RLE and polygons are made on a worker thread (lib/mask-pool.ts), from a
+    // copy (a 48 MP mask's copy is a memcpy of a few ms), so the event loop is not held.
     case 'rle':
-      out.rle = maskToRle(mask, width, height);
+      if (offThread(mask, width, height)) work.push(maskPool().run({ kind: 'rle', mask: mask.slice(), width, height }).then((rle) => (out.rle = rle)));
+      else out.rle = maskToRle(mask, width, height);
       break;
     case 'polygons':
-      work.push(maskToPolygons(mask, width, height, { tolerance: options.tolerance }).then((polygons) => (out.polygons = polygons)));
+      if (offThread(mask, width, height)) {
+        checkTolerance(options.tolerance);
+        work.push(maskPool().run({ kind: 'polygons', mask: mask.slice(), width, height, tolerance: options.tolerance }).then((polygons) => (out.polygons = polygons)));
+      } else work.push(maskToPolygons(mask, width, height, { tolerance: options.tolerance }).then((polygons) => (out.polygons = polygons)));
       break;
     default:
       throw new Sam2InputError('format', `is ${JSON.stringify(format)}`, 'Use one of png, raw, rle, polygons');

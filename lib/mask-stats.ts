@@ -24,14 +24,52 @@ export function checkMaskSize(mask: Uint8Array, width: number, height: number): 
 
 export function maskStats(mask: Uint8Array, width: number, height: number): MaskStats {
   checkMaskSize(mask, width, height);
-  let area = 0;
-  let sumX = 0;
-  let sumY = 0;
-  let x1 = width;
-  let y1 = height;
-  let x2 = -1;
-  let y2 = -1;
-  for (let y = 0; y < height; y++) {
+  const sums = newSums(width, height);
+  addRows(sums, mask, width, 0, height);
+  return statsOf(sums);
+}
+
+/** Rows the event loop measures between two yields: about 5 ms of a loaded core. */
+const ROWS_PER_SLICE_PIXELS = 2_000_000;
+
+/**
+ * The same figures as maskStats, to the last bit (the same sums in the same order), measured
+ * a band of rows at a time with a yield to the event loop between bands: for a mask that is
+ * already on the event loop (full mode's masks, decoded from the answer's text).
+ */
+export async function maskStatsInSlices(mask: Uint8Array, width: number, height: number): Promise<MaskStats> {
+  checkMaskSize(mask, width, height);
+  const sums = newSums(width, height);
+  const band = Math.max(1, Math.floor(ROWS_PER_SLICE_PIXELS / Math.max(1, width)));
+  for (let y = 0; y < height; y += band) {
+    if (y > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    addRows(sums, mask, width, y, Math.min(height, y + band));
+  }
+  return statsOf(sums);
+}
+
+interface Sums {
+  area: number;
+  sumX: number;
+  sumY: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+function newSums(width: number, height: number): Sums {
+  return { area: 0, sumX: 0, sumY: 0, x1: width, y1: height, x2: -1, y2: -1 };
+}
+
+function statsOf({ area, sumX, sumY, x1, y1, x2, y2 }: Sums): MaskStats {
+  if (!area) return { area: 0, bbox: [0, 0, 0, 0], centroid: null };
+  return { area, bbox: [x1, y1, x2 + 1, y2 + 1], centroid: [sumX / area + 0.5, sumY / area + 0.5] };
+}
+
+function addRows(sums: Sums, mask: Uint8Array, width: number, from: number, to: number): void {
+  let { area, sumX, sumY, x1, y1, x2, y2 } = sums;
+  for (let y = from; y < to; y++) {
     const row = y * width;
     let rowArea = 0;
     let first = -1;
@@ -53,6 +91,5 @@ export function maskStats(mask: Uint8Array, width: number, height: number): Mask
       y2 = y;
     }
   }
-  if (!area) return { area: 0, bbox: [0, 0, 0, 0], centroid: null };
-  return { area, bbox: [x1, y1, x2 + 1, y2 + 1], centroid: [sumX / area + 0.5, sumY / area + 0.5] };
+  Object.assign(sums, { area, sumX, sumY, x1, y1, x2, y2 });
 }

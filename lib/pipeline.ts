@@ -10,7 +10,7 @@
  * flight, several objects on one image, and making masks from the answer (assemble-masks.ts).
  */
 import { imageBytes } from './image-input';
-import { assembleMasks, type ModelAnswer } from './assemble-masks';
+import { assembleMasks, assembleMasksOffThread, type ModelAnswer } from './assemble-masks';
 import { ConcurrencyLimit } from './concurrency';
 import { Sam2InputError, Sam2NetworkError } from './errors';
 import { linkSignals } from './linked-signal';
@@ -32,6 +32,8 @@ export interface PlannedRequest<F extends PreparedFrame> {
   count: number;
   threshold: number;
   returnLogits: boolean;
+  /** Which candidates get a full-size mask. */
+  keep: 'all' | 'best';
   modelId: string;
   /** Where the prompts came from (`msg.sam2`, `msg.sam2.objects[2]`), for errors a backend finds in them. */
   promptsField: string;
@@ -69,6 +71,8 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
     maxConcurrency: number,
     /** Most objects one segmentEach call takes, unless the call says otherwise: each is a request, all held until the last ends. */
     private readonly maxObjects = DEFAULT_MAX_OBJECTS,
+    /** Large masks made on worker threads (default), or all on the event loop as before (for comparison). */
+    private readonly offThread = true,
   ) {
     this.limit = new ConcurrencyLimit(maxConcurrency);
   }
@@ -180,12 +184,15 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
     if (typeof threshold !== 'number' || !Number.isFinite(threshold)) {
       throw new Sam2InputError(`${promptsField}.threshold`, `is ${JSON.stringify(threshold) ?? String(threshold)}, not a finite number`, "Use a number such as 0 (SAM2's own threshold) or 0.5");
     }
+    const keep = prompts.keep ?? 'all';
+    if (keep !== 'all' && keep !== 'best') throw new Sam2InputError(`${promptsField}.keep`, `is ${JSON.stringify(keep)}`, "Use 'all' (a mask for every candidate) or 'best' (the best one's only)");
     const request: PlannedRequest<F> = {
       frame,
       prompts: checked,
       count: checked.multimask ? 3 : 1,
       threshold,
       returnLogits: prompts.returnLogits ?? true,
+      keep,
       modelId: prompts.modelId || this.backend.modelId,
       promptsField,
     };
@@ -197,7 +204,8 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
     const linked = linkSignals(call.signal ? [call.signal, this.closing.signal] : [this.closing.signal]);
     try {
       const answer = await this.limit.run(() => this.backend.run(plan, linked.signal, call), linked.signal, lease);
-      const result: SegmentResult = assembleMasks(answer, { width: plan.frame.width, height: plan.frame.height, threshold: plan.threshold, returnLogits: plan.returnLogits });
+      const how = { width: plan.frame.width, height: plan.frame.height, threshold: plan.threshold, returnLogits: plan.returnLogits, keep: plan.keep };
+      const result: SegmentResult = this.offThread ? await assembleMasksOffThread(answer, how) : assembleMasks(answer, how);
       if (answer.transfer) result.transfer = answer.transfer;
       if (answer.timing) result.timing = answer.timing;
       return result;

@@ -45,12 +45,18 @@ const AREA_SLACK_PER_PIXEL = 0.01;
 /** Halving stops here: below an eighth of a pixel, simplification removes next to nothing. */
 const MIN_TOLERANCE = 1 / 8;
 
-export async function maskToPolygons(mask: Uint8Array, width: number, height: number, options: PolygonOptions = {}): Promise<MaskPolygon[]> {
-  checkMaskSize(mask, width, height);
-  const tolerance = options.tolerance ?? 1;
+/** The tolerance, default 1, or an error naming it: checked before any work, wherever it runs. */
+export function checkTolerance(value: number | undefined): number {
+  const tolerance = value ?? 1;
   if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
     throw new Sam2InputError('tolerance', `must be a number of pixels, 0 or more, got ${String(tolerance)}`, 'Use 0 for the exact pixel outline, or e.g. 1 to allow edges within 1 pixel of it');
   }
+  return tolerance;
+}
+
+export async function maskToPolygons(mask: Uint8Array, width: number, height: number, options: PolygonOptions = {}): Promise<MaskPolygon[]> {
+  checkMaskSize(mask, width, height);
+  const tolerance = checkTolerance(options.tolerance);
   const { area, bbox } = maskStats(mask, width, height);
   if (!area) return [];
   // Tracing only the box around the object: outside it everything is background anyway.

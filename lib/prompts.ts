@@ -14,6 +14,7 @@ export interface CheckedPrompts {
   labels?: number[];
   box?: Box;
   maskInput?: Float32Array;
+  /** Resolved: `'auto'` has become true or false for these prompts. */
   multimask: boolean;
   normalizeCoords: boolean;
 }
@@ -78,9 +79,9 @@ function checkMaskInput(value: unknown, field: string): Float32Array {
  */
 export function checkPrompts(prompts: Prompts, width: number, height: number, prefix = 'prompts'): CheckedPrompts {
   const normalizeCoords = checkBoolean(prompts.normalizeCoords, `${prefix}.normalizeCoords`, true);
-  const multimask = checkBoolean(prompts.multimask, `${prefix}.multimask`, true);
+  const multimaskSetting = checkMultimask(prompts.multimask, `${prefix}.multimask`);
   const relative = !normalizeCoords;
-  const checked: CheckedPrompts = { multimask, normalizeCoords };
+  const checked: CheckedPrompts = { multimask: false, normalizeCoords };
 
   const rawPoints: unknown = prompts.points;
   const rawLabels: unknown = prompts.labels;
@@ -131,9 +132,20 @@ export function checkPrompts(prompts: Prompts, width: number, height: number, pr
   if (prompts.maskInput !== undefined && prompts.maskInput !== null) {
     checked.maskInput = checkMaskInput(prompts.maskInput, `${prefix}.maskInput`);
   }
+  // SAM's advice (its predictor's notes): one point alone is ambiguous, so ask for three
+  // candidates and keep the best; a box or several points say which object, and one mask is
+  // then as good and a third of the bytes. No point or box at all stays with the API's three.
+  checked.multimask = multimaskSetting === 'auto' ? !checked.box && (checked.points?.length ?? 0) <= 1 : multimaskSetting;
   return checked;
 }
 
+function checkMultimask(value: unknown, field: string): boolean | 'auto' {
+  if (value === undefined || value === null || value === 'auto') return 'auto';
+  if (typeof value !== 'boolean') {
+    throw new Sam2InputError(field, `is ${JSON.stringify(value)}, not true, false or "auto"`, 'Set it to true (three masks), false (one mask) or "auto" (three for a single point, else one)');
+  }
+  return value;
+}
 /** The runner (Starlette) refuses a form whose text part is over 1 MiB, with a bare 400. */
 export const MAX_FIELD_BYTES = 1024 * 1024;
 

@@ -23,6 +23,12 @@ export interface SegmentOptions extends Prompts {
   threshold?: number;
   /** Overrides the backend's model for this call, where the backend has more than one. */
   modelId?: string;
+  /**
+   * Which candidates get a full-size mask (made, measured, returned in `masks`): `'all'`
+   * (default) or `'best'`, which makes one mask instead of three. Every candidate's score and
+   * logits are in `candidates` either way.
+   */
+  keep?: 'all' | 'best';
 }
 
 export interface RetryInfo {

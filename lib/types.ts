@@ -10,8 +10,12 @@ export interface Prompts {
   box?: [number, number, number, number];
   /** 256x256 low-resolution logits from an earlier answer, to refine it. */
   maskInput?: Float32Array | number[] | number[][] | number[][][];
-  /** Three candidate masks (true, the API's default) or one. */
-  multimask?: boolean;
+  /**
+   * Three candidate masks (true) or one (false). `'auto'` (the default) follows SAM's own
+   * advice: three for a single point without a box, which is ambiguous (a shirt, the person,
+   * the crowd), and one for a box or several points, which are not; no prompt at all: three.
+   */
+  multimask?: boolean | 'auto';
   /**
    * The API's `normalize_coords`: true (default) means coordinates are pixels of the image;
    * false means they are already relative, in [0, 1].
@@ -33,11 +37,24 @@ export interface Sam2Mask {
   logits?: Float32Array;
 }
 
+/** One of the model's answers for a prompt, whether or not its mask was made. */
+export interface Sam2Candidate {
+  score: number;
+  /** 256x256 low-resolution logits; absent when not asked for. */
+  logits?: Float32Array;
+}
+
 export interface SegmentResult {
   width: number;
   height: number;
-  /** Best score first. */
+  /** The masks kept (every candidate, or the best only with `keep: 'best'`), best score first. */
   masks: Sam2Mask[];
+  /**
+   * Every candidate the model answered, best score first, kept or not: `masks[i]` is
+   * `candidates[i]`'s mask for the ones kept. Scores and logits of the others stay available
+   * without paying for their full-size masks.
+   */
+  candidates: Sam2Candidate[];
   /** What crossed the network for the attempt that answered: upload size and answer size in bytes. */
   transfer?: { sentBytes: number; receivedBytes: number };
   /** A model run on this machine: the encoder's and decoder's time, and whether the frame's encoding came from the cache. */

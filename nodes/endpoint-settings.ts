@@ -48,6 +48,8 @@ export interface EndpointSettings {
   concurrency?: number | string;
   retries?: number | string;
   efficient?: boolean;
+  /** Side of the square upload in efficient mode, pixels (256 to 1024). */
+  uploadSize?: number | string;
   /** Largest answer accepted, in MB. */
   maxResponseMB?: number | string;
   /** Largest image accepted, in megapixels. */
@@ -75,6 +77,20 @@ export function endpointUrl(settings: EndpointSettings): string {
     throw new Sam2InputError('URL', 'is empty', "Enter the base URL of your gateway or runner, or choose the Livepeer community gateway as Service to send frames there");
   }
   return url;
+}
+
+/** The runners' base URLs: the URL field takes several, one per line or separated by commas or spaces. */
+export function endpointUrls(settings: EndpointSettings): string[] {
+  return endpointUrl(settings).split(/[\s,]+/).filter(Boolean);
+}
+
+/**
+ * The origins a URL field's token belongs to (several runners: all of them, in order), as one
+ * text to compare with the saved one, or undefined when one does not parse.
+ */
+export function originsOf(urls: string): string | undefined {
+  const origins = urls.split(/[\s,]+/).filter(Boolean).map(originOf);
+  return origins.length > 0 && origins.every(Boolean) ? origins.join(' ') : undefined;
 }
 
 /** The origin a URL's token belongs to, or undefined when it does not parse. */
@@ -135,13 +151,14 @@ export function clientOptions(settings: EndpointSettings, token: string | undefi
   const d = ENDPOINT_DEFAULTS;
   const timeout = rangeSetting(settings.timeout, { name: 'Timeout', min: 0, above: true, max: Math.floor(TIMER_MAX_MS / 1000), fallback: d.timeoutS, unit: 'seconds' });
   return {
-    url: endpointUrl(settings),
+    urls: endpointUrls(settings),
     token: cleanToken(token, 'Token') || undefined,
     modelId: settings.modelId || DEFAULT_MODEL_ID,
     timeoutMs: Math.round(timeout * 1000),
     maxConcurrency: rangeSetting(settings.concurrency, { name: 'At once', min: 1, max: 64, integer: true, fallback: d.concurrency, unit: 'requests' }),
     retries: rangeSetting(settings.retries, { name: 'Retries', min: 0, max: 10, integer: true, fallback: d.retries }),
     efficient: settings.efficient ?? d.efficient,
+    uploadSize: rangeSetting(settings.uploadSize, { name: 'Upload size', min: 256, max: 1024, integer: true, fallback: d.uploadSize, unit: 'pixels' }),
     maxResponseBytes: Math.round(rangeSetting(settings.maxResponseMB, { name: 'Max answer', min: 0, above: true, max: 4096, fallback: d.maxResponseMB, unit: 'MB' }) * 1024 * 1024),
     maxInputPixels: Math.round(rangeSetting(settings.maxInputMP, { name: 'Max image', min: 0, above: true, max: 1000, fallback: d.maxInputMP, unit: 'megapixels' }) * 1_000_000),
     allowVector: settings.allowVector === true,

@@ -6,7 +6,7 @@
  */
 import type { NodeAPI, NodeDef } from '@node-red/registry';
 import { LocalSam2 } from '../lib/local-model/local-sam2';
-import { clientOptions, createSegmenter, endpointUrl, originOf, readCaFile, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
+import { clientOptions, createSegmenter, endpointUrl, originsOf, readCaFile, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
 import { registerEditorRoutes } from './admin/routes';
 
 export = function register(RED: NodeAPI): void {
@@ -42,7 +42,7 @@ export = function register(RED: NodeAPI): void {
 
     /** The Livepeer API: the URL's origin is the one the token was saved for. */
     function connect(): void {
-      node.savedOrigin = originOf(endpointUrl(config));
+      node.savedOrigin = originsOf(endpointUrl(config));
       // Checked now, so a bad setting is reported at deploy, not once the CA file is read.
       clientOptions(config, node.credentials.token);
       // The segmenter exists at once (its slots are shared by the nodes' queues); with a CA file

@@ -26,6 +26,7 @@ import {
   NO_PROMPT_STATUS,
   outcomeText,
   planMessage,
+  segmentRequests,
   promptWarning,
   writeMessage,
   type CompiledSettings,
@@ -165,7 +166,8 @@ export = function register(RED: NodeAPI): void {
             node.status({ fill: 'blue', shape: 'dot', text: `receiving ${sizeText(receivedBytes)}…${waiting}` });
           },
         };
-        const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
+        const requests = segmentRequests(plan);
+        const results = plan.several ? await segmenter.segmentEach(bytes, requests, call) : [await segmenter.segment(bytes, requests[0], call)];
         // Only a frame that passed the checks is kept for the dialog.
         editor.frame(bytes);
         // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.

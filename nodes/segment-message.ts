@@ -27,7 +27,8 @@ export interface EditorPoint {
 export interface SegmentSettings {
   points?: EditorPoint[];
   box?: [number, number, number, number] | null;
-  multimask?: boolean;
+  /** `'auto'`, or true / false (on / off): flows saved before `'auto'` hold a boolean. */
+  multimask?: boolean | 'auto';
   /** `pixels` (default) or `relative` (0..1). */
   coordinates?: string;
   select?: string;
@@ -107,6 +108,14 @@ function choose<T extends string>(value: unknown, allowed: readonly T[], field: 
   return value as T;
 }
 
+/** The dialog's Multimask: `'auto'`, or a boolean saved by it before `'auto'` existed (or written by hand). */
+function multimaskSetting(value: unknown): boolean | 'auto' {
+  if (value === undefined || value === null || value === '') return SEGMENT_DEFAULTS.multimask;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  return choose(value, ['auto'] as const, 'Multimask', 'Use auto, true (three masks) or false (one mask)');
+}
+
 /** The node's saved settings as typed options; throws naming the dialog's setting when one is unusable. */
 export function compileSettings(settings: SegmentSettings): CompiledSettings {
   const saved = settings.points ?? [];
@@ -114,7 +123,7 @@ export function compileSettings(settings: SegmentSettings): CompiledSettings {
     points: saved.length ? saved.map((p) => [Number(p.x), Number(p.y)] as [number, number]) : undefined,
     labels: saved.length ? saved.map((p) => Number(p.label)) : undefined,
     box: settings.box ?? undefined,
-    multimask: settings.multimask ?? SEGMENT_DEFAULTS.multimask,
+    multimask: multimaskSetting(settings.multimask),
     normalizeCoords: (settings.coordinates || SEGMENT_DEFAULTS.coordinates) !== 'relative',
     threshold: numberSetting(settings.threshold, SEGMENT_DEFAULTS.threshold, 'Threshold', 'Use a number; 0 is SAM2\'s own threshold'),
   };
@@ -200,7 +209,7 @@ export function requestOptions(own: SegmentOptions, overrides: MessageOverrides)
   }
   if (has(overrides, 'labels')) options.labels = (overrides.labels ?? undefined) as SegmentOptions['labels'];
   if (has(overrides, 'box')) options.box = (overrides.box ?? undefined) as SegmentOptions['box'];
-  if (has(overrides, 'multimask')) options.multimask = overrides.multimask as boolean;
+  if (has(overrides, 'multimask')) options.multimask = overrides.multimask as boolean | 'auto';
   if (has(overrides, 'normalizeCoords')) options.normalizeCoords = overrides.normalizeCoords as boolean;
   if (has(overrides, 'maskInput')) options.maskInput = (overrides.maskInput ?? undefined) as SegmentOptions['maskInput'];
   if (has(overrides, 'modelId')) {
@@ -223,6 +232,15 @@ export function outputChoice(own: OutputChoice, overrides: MessageOverrides): Ou
     format: has(overrides, 'format') ? choose(overrides.format, FORMATS, 'msg.sam2.format', `Use one of ${FORMATS.join(', ')}`) : own.format,
     select: has(overrides, 'select') ? choose(overrides.select, SELECTIONS, 'msg.sam2.select', 'Use best or all') : own.select,
   };
+}
+
+/**
+ * The requests as the segmenter gets them: with "best" chosen only the best candidate's mask
+ * is made at full size (the others' scores and logits still come back). Not part of
+ * `plan.objects`, which the message carries on as the prompts that were sent.
+ */
+export function segmentRequests(plan: MessagePlan): SegmentOptions[] {
+  return plan.objects.map((object) => ({ ...object, keep: plan.choice.select }));
 }
 
 /** One message's requests and output choice, from the compiled settings and `msg.sam2`. */
@@ -309,8 +327,9 @@ export async function buildOutput(
   return {
     payload: best.png ?? best.raw ?? best.rle ?? best.polygons,
     masks,
-    scores: result.masks.map((m) => m.score),
-    logits: result.masks.flatMap((m) => (m.logits ? [m.logits] : [])),
+    // Every candidate's, kept or not: with "best" only one mask was made, but all were answered.
+    scores: result.candidates.map((c) => c.score),
+    logits: result.candidates.flatMap((c) => (c.logits ? [c.logits] : [])),
     overlay: best.overlay,
     cutout: best.cutout,
   };
@@ -442,10 +461,11 @@ export function writeMessage<M extends object>(msg: M, answered: Answered): M {
 /** The status's words for a good answer; it starts `no prompt · ` when an object went without one. */
 export function outcomeText(answered: Pick<Answered, 'results' | 'plan' | 'timeMs'>): string {
   const result = answered.results[0];
+  const answeredCount = result.candidates.length;
   const warn = unprompted(answered.plan).length ? 'no prompt · ' : '';
   if (answered.plan.several) {
     const best = Math.max(...answered.results.map((r) => r.masks[0]?.score ?? 0));
     return `${warn}${answered.results.length} objects · best ${best.toFixed(2)} · ${answered.timeMs} ms`;
   }
-  return `${warn}${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
+  return `${warn}${answeredCount} mask${answeredCount === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
 }

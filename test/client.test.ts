@@ -57,6 +57,56 @@ describe('Sam2Client', function () {
     }
   }
 
+  it('uploads at uploadSize in efficient mode, points scaled to it, masks still at full size and close to 1024\'s', async () => {
+    const big = await makeScene('studio', 1920, 1080);
+    const at1024 = client();
+    const at768 = client({ uploadSize: 768 });
+    for (const object of big.objects) {
+      const prompts = { points: [object.point] as Array<[number, number]> };
+      const a = await at1024.segment(big.jpeg, prompts);
+      const a1024 = server.requests.at(-1)!;
+      const b = await at768.segment(big.jpeg, prompts);
+      const a768 = server.requests.at(-1)!;
+      assert.deepEqual([a1024.image?.width, a1024.image?.height], [1024, 1024]);
+      assert.deepEqual([a768.image?.width, a768.image?.height], [768, 768]);
+      assert.ok(a768.image!.bytes < a1024.image!.bytes, `${a768.image!.bytes} bytes at 768 against ${a1024.image!.bytes} at 1024`);
+      const [x, y] = object.point;
+      const [[sx, sy]] = JSON.parse(a768.fields.point_coords) as number[][];
+      assert.ok(Math.abs(sx - (x * 768) / 1920) < 1e-9 && Math.abs(sy - (y * 768) / 1080) < 1e-9, `${sx}, ${sy}`);
+      assert.deepEqual([b.width, b.height, b.masks[0].mask.length], [1920, 1080, 1920 * 1080]);
+      const overlap = iou(b.masks[0].mask, a.masks[0].mask);
+      assert.ok(overlap >= 0.97, `${object.name}: IoU at 768 against 1024: ${overlap}`);
+    }
+  });
+
+  it('refuses an uploadSize outside 256..1024, naming it', () => {
+    for (const uploadSize of [255, 1025, 800.5]) assert.throws(() => new Sam2Client({ uploadSize }), /uploadSize must be a whole number of pixels from 256 to 1024/);
+  });
+
+  for (const efficient of [true, false]) {
+    it(`with keep 'best' makes only the best mask, identical to the best of all, and still gives every candidate (${efficient ? 'efficient' : 'full'} mode)`, async () => {
+      const big = await makeScene('studio', 1920, 1080);
+      const c = client({ efficient });
+      const prompts = { points: [big.objects[0].point] as Array<[number, number]> };
+      const all = await c.segment(big.jpeg, prompts);
+      const best = await c.segment(big.jpeg, { ...prompts, keep: 'best' });
+      assert.equal(all.masks.length, 3);
+      assert.equal(best.masks.length, 1);
+      assert.deepEqual(best.masks[0], all.masks[0]);
+      assert.deepEqual(best.candidates, all.candidates);
+      assert.equal(best.candidates.length, 3);
+      assert.deepEqual(best.candidates.map((k) => k.score), all.masks.map((m) => m.score));
+      assert.ok(best.candidates.every((k) => k.logits?.length === 256 * 256));
+      assert.deepEqual(best.candidates[0].logits, best.masks[0].logits);
+      // Every candidate's logits are the ones its mask is made of.
+      assert.deepEqual(all.candidates.map((k) => k.logits), all.masks.map((m) => m.logits));
+    });
+  }
+
+  it('refuses a keep that is neither all nor best, naming it', async () => {
+    await assert.rejects(client().segment(scene.jpeg, { keep: 'some' as 'best' }), /prompts\.keep.*"some"/);
+  });
+
   it('resolves masks as 0/1 bytes at the image size with area, bbox and 256x256 logits', async () => {
     const result = await client().segment(scene.jpeg, { points: [scene.objects[0].point] });
     assert.deepEqual([result.width, result.height, result.masks.length], [640, 480, 3]);

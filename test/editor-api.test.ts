@@ -105,7 +105,7 @@ function pngFromDataUrl(url: string): Buffer {
 function leftHalf(width: number, height: number, score: number): SegmentResult {
   const mask = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) mask.fill(1, y * width, y * width + Math.floor(width / 2));
-  return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height], centroid: [width / 4, height / 2] }] };
+  return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height], centroid: [width / 4, height / 2] }], candidates: [{ score }] };
 }
 
 /** A made-up answer: one mask, a disc. */
@@ -114,7 +114,7 @@ function disc(width: number, height: number, cx: number, cy: number, r: number, 
   let area = 0;
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (Math.hypot(x + 0.5 - cx, y + 0.5 - cy) < r) (mask[y * width + x] = 1), area++;
   const bbox: [number, number, number, number] = [Math.floor(cx - r), Math.floor(cy - r), Math.ceil(cx + r), Math.ceil(cy + r)];
-  return { width, height, masks: [{ mask, score, area, bbox, centroid: [cx, cy] }] };
+  return { width, height, masks: [{ mask, score, area, bbox, centroid: [cx, cy] }], candidates: [{ score }] };
 }
 
 async function pixelsOf(url: string) {

@@ -4,11 +4,28 @@ import { checkPrompts, maskInputText, promptFields } from '../lib/prompts';
 import type { Prompts } from '../lib/types';
 
 describe('prompts', () => {
-  it('defaults labels to foreground and booleans to the API defaults', () => {
+  it('defaults labels to foreground and normalizeCoords to the API default', () => {
     const checked = checkPrompts({ points: [[10, 20], [30, 40]] }, 100, 100);
     assert.deepEqual(checked.labels, [1, 1]);
-    assert.equal(checked.multimask, true);
     assert.equal(checked.normalizeCoords, true);
+  });
+
+  it('resolves multimask "auto" (the default): three for one point alone, one for a box or several points', () => {
+    const cases: Array<[string, Prompts, boolean]> = [
+      ['one point', { points: [[10, 20]] }, true],
+      ['no point or box (the API\'s own three)', {}, true],
+      ['one background point', { points: [[10, 20]], labels: [0] }, true],
+      ['two points', { points: [[10, 20], [30, 40]] }, false],
+      ['a box', { box: [1, 2, 30, 40] }, false],
+      ['a point and a box', { points: [[10, 20]], box: [1, 2, 30, 40] }, false],
+    ];
+    for (const [what, prompts, expected] of cases) {
+      assert.equal(checkPrompts(prompts, 100, 100).multimask, expected, `${what}, left out`);
+      assert.equal(checkPrompts({ ...prompts, multimask: 'auto' }, 100, 100).multimask, expected, `${what}, "auto"`);
+      // Forced either way, whatever the prompts.
+      assert.equal(checkPrompts({ ...prompts, multimask: true }, 100, 100).multimask, true, `${what}, true`);
+      assert.equal(checkPrompts({ ...prompts, multimask: false }, 100, 100).multimask, false, `${what}, false`);
+    }
   });
 
   it('accepts {x, y} points as the editor and detectors write them', () => {
@@ -66,7 +83,7 @@ describe('prompts', () => {
     ['an inverted box', { box: [50, 10, 20, 40] }, 'msg.sam2.box', /inverted.*x2 > x1/],
     ['a box outside the image', { box: [0, 0, 20, 60] }, 'msg.sam2.box', /outside the image/],
     ['a maskInput of the wrong size', { maskInput: [1, 2, 3] }, 'msg.sam2.maskInput', /3 values, not 256x256/],
-    ['a multimask that is not boolean', { multimask: 'yes' as unknown as boolean }, 'msg.sam2.multimask', /true or false/],
+    ['a multimask that is not boolean', { multimask: 'yes' as unknown as boolean }, 'msg.sam2.multimask', /not true, false or "auto"/],
     ['labels without points', { labels: [1] }, 'msg.sam2.labels', /no points/],
   ];
   for (const [what, prompts, field, words] of bad) {

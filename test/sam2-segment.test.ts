@@ -113,6 +113,85 @@ describe('sam2-segment in a Node-RED flow', function () {
     assert.ok(iou((await pngMask(msg.payload)).mask, second.mask) > 0.8);
   });
 
+  it('asks for three masks for one point and one for a box or several points, unless the node or msg.sam2 says otherwise', async () => {
+    const [a, b] = scene.objects;
+    const onePoint = { points: [a.point] };
+    const twoPoints = { points: [a.point, b.point] };
+    const box = { box: a.box };
+    // [the node's saved Multimask (undefined: left out of a hand-written flow), msg.sam2, what the server must receive]
+    const cases: Array<[unknown, Record<string, unknown>, string]> = [
+      [undefined, onePoint, 'true'],
+      [undefined, twoPoints, 'false'],
+      [undefined, box, 'false'],
+      ['auto', onePoint, 'true'],
+      ['auto', box, 'false'],
+      // Flows saved before "auto" hold a boolean: on and off, whatever the prompts.
+      [true, box, 'true'],
+      [true, twoPoints, 'true'],
+      [false, onePoint, 'false'],
+      // msg.sam2.multimask over the node's setting, "auto" included.
+      [true, { ...box, multimask: 'auto' }, 'false'],
+      [false, { ...onePoint, multimask: 'auto' }, 'true'],
+      ['auto', { ...box, multimask: true }, 'true'],
+    ];
+    // A server of its own: the shared one keeps only its last 100 requests, which other tests count.
+    const own = await startLocalServer({ token: TOKEN });
+    try {
+      for (const [saved, sam2, expected] of cases) {
+        await loadSegmentFlow({ url: own.url, segment: { queue: 'queue', ...(saved === undefined ? {} : { multimask: saved }) }, token: TOKEN });
+        const out = nextMessage('out');
+        helper.getNode('seg').receive({ payload: scene.jpeg, sam2 });
+        const msg = await out;
+        const what = `node ${String(saved)}, msg.sam2 ${JSON.stringify(sam2)}`;
+        assert.equal(own.requests.at(-1)!.fields.multimask_output, expected, what);
+        assert.equal(msg.masks.length, expected === 'true' ? 3 : 1, what);
+        await helper.unload();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('with Masks "best" sends the best mask only, the same as the best of all, and every score and logits', async () => {
+    const target = scene.objects[0];
+    const points = [{ x: target.point[0], y: target.point[1], label: 1 }];
+    await load({ points, select: 'all' });
+    let out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const all = await out;
+    await helper.unload();
+    await load({ points, select: 'best' });
+    out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const best = await out;
+    assert.equal(best.masks.length, 1);
+    assert.deepEqual(best.payload, all.payload);
+    assert.deepEqual(best.masks[0], all.masks[0]);
+    assert.deepEqual(best.scores, all.scores);
+    assert.equal(best.scores.length, 3);
+    assert.deepEqual(best.sam2.logits, all.sam2.logits);
+    assert.equal('keep' in best.sam2, false, 'msg.sam2 holds the prompts sent, not how many masks were made');
+  });
+
+  it('sends frames at the endpoint\'s Upload size in efficient mode, masks at the frame\'s size', async () => {
+    await load({ points: [{ x: scene.objects[0].point[0], y: scene.objects[0].point[1], label: 1 }] }, { uploadSize: '512' });
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const msg = await out;
+    const sent = server.requests.at(-1)!;
+    assert.deepEqual([sent.image?.width, sent.image?.height], [512, 512]);
+    const best = await pngMask(msg.payload);
+    assert.deepEqual([best.width, best.height], [640, 480]);
+    assert.ok(iou(best.mask, scene.objects[0].mask) > 0.8);
+  });
+
+  it('refuses a Multimask setting it does not know, naming it', async () => {
+    await load({ multimask: 'sometimes' });
+    const caught = nextMessage('caught');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { points: [[10, 10]] } });
+    assert.match((await caught).error!.message, /Multimask.*"sometimes".*auto, true.*false/);
+  });
+
   const failures: Array<[string, Record<string, unknown>, string, RegExp]> = [
     ['400 for another model', { sam2: { modelId: 'facebook/sam2-hiera-tiny' } }, '', /400.*pipeline configured with facebook\/sam2-hiera-large but called with facebook\/sam2-hiera-tiny/],
     ['401 for a wrong token', {}, 'wrong-token', /401.*Invalid bearer token/],

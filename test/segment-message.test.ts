@@ -16,7 +16,7 @@ const RECT = { x1: 10, y1: 10, x2: 30, y2: 20 };
 function result(): SegmentResult {
   const mask = new Uint8Array(W * H);
   for (let y = RECT.y1; y < RECT.y2; y++) mask.fill(1, y * W + RECT.x1, y * W + RECT.x2);
-  return { width: W, height: H, masks: [{ mask, score: 0.9, area: 200, bbox: [RECT.x1, RECT.y1, RECT.x2, RECT.y2], centroid: [(RECT.x1 + RECT.x2) / 2, (RECT.y1 + RECT.y2) / 2] }] };
+  return { width: W, height: H, masks: [{ mask, score: 0.9, area: 200, bbox: [RECT.x1, RECT.y1, RECT.x2, RECT.y2], centroid: [(RECT.x1 + RECT.x2) / 2, (RECT.y1 + RECT.y2) / 2] }], candidates: [{ score: 0.9 }] };
 }
 
 describe('output settings from the node dialog', () => {
@@ -69,7 +69,7 @@ describe('annotations and summary for the next node', () => {
     const compiled = compileSettings({ select: 'all' });
     const several = objects.length > 1;
     const plan = planMessage(compiled, several ? { objects: objects.map(() => ({ box: [0, 0, 10, 10] })) } : { box: [0, 0, 10, 10] });
-    const results: SegmentResult[] = objects.map((masks) => ({ width: W, height: H, masks }));
+    const results: SegmentResult[] = objects.map((masks) => ({ width: W, height: H, masks, candidates: masks.map((m) => ({ score: m.score })) }));
     const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled, plan.choice, async () => Buffer.alloc(0))));
     return { plan, results, outputs, timeMs: 42 };
   }

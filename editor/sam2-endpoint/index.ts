@@ -23,6 +23,7 @@ interface EndpointNode extends RED.EditorNode {
   concurrency: number | string;
   retries: number | string;
   efficient?: boolean;
+  uploadSize?: number | string;
   maxResponseMB: number | string;
   maxInputMP: number | string;
   caFile: string;
@@ -42,6 +43,7 @@ const FIELDS = {
   concurrency: 'number',
   retries: 'number',
   efficient: 'checkbox',
+  uploadSize: 'number',
   maxResponseMB: 'number',
   maxInputMP: 'number',
   caFile: 'text',
@@ -124,7 +126,9 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     url: {
       value: '',
       validate(v: string | undefined) {
-        return this.service !== 'custom' || /^https?:\/\/\S+$/i.test(v || '');
+        // Several runners: their URLs one per line, or separated by commas or spaces.
+        const urls = (v || '').split(/[\s,]+/).filter(Boolean);
+        return this.service !== 'custom' || (urls.length > 0 && urls.every((u) => /^https?:\/\/\S+$/i.test(u)));
       },
     },
     modelId: { value: ENDPOINT_DEFAULTS.modelId },
@@ -132,6 +136,7 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     concurrency: { value: ENDPOINT_DEFAULTS.concurrency, validate: whole(1) },
     retries: { value: ENDPOINT_DEFAULTS.retries, validate: whole(0) },
     efficient: { value: ENDPOINT_DEFAULTS.efficient },
+    uploadSize: { value: '', validate: (v: unknown) => v === undefined || v === null || v === '' || (Number.isInteger(Number(v)) && Number(v) >= 256 && Number(v) <= ENDPOINT_DEFAULTS.uploadSize) },
     maxResponseMB: { value: ENDPOINT_DEFAULTS.maxResponseMB, validate: positive },
     maxInputMP: { value: ENDPOINT_DEFAULTS.maxInputMP, validate: positive },
     caFile: { value: '' },

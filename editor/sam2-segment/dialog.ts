@@ -113,7 +113,8 @@ export function openDialog(node: SegmentNode): OpenDialog {
     promptsChanged();
   });
 
-  $(`#${PREFIX}multimask`).prop('checked', typeof node.multimask === 'boolean' ? node.multimask : SEGMENT_DEFAULTS.multimask);
+  // Saved true / false (flows from before 'auto') mean on / off.
+  $('#sam2-segment-multimask').val(node.multimask === true ? 'true' : node.multimask === false ? 'false' : SEGMENT_DEFAULTS.multimask);
   table.render();
   showNoPrompt();
   frames.loadLast();

@@ -10,6 +10,7 @@
 import { SEGMENT_DEFAULTS } from '../../lib/defaults';
 import { absent, between, isNumber, whole } from '../shared/validators';
 import { openDialog, type OpenDialog } from './dialog';
+import { multimaskValue } from './multimask';
 import { listenForPreviews, sendPreview, type PreviewNode } from './preview';
 
 /** The node's properties as the editor holds them; a flow written by hand may leave any out. */
@@ -19,7 +20,7 @@ export interface SegmentNode extends PreviewNode {
   property: string;
   points: unknown;
   box: unknown;
-  multimask?: boolean;
+  multimask?: boolean | 'auto';
   coordinates: string;
   queue: string;
   queueLimit: number | string;
@@ -133,6 +134,7 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
       dialog = null;
       this.points = prompts.points;
       this.box = prompts.box;
+      this.multimask = multimaskValue();
     }
     $('#node-input-outputs').val($('#node-input-dropOutput').prop('checked') ? 2 : 1);
   },

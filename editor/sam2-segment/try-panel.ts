@@ -5,6 +5,7 @@
  * prompts or the frame clears the masks (they no longer match).
  */
 import { failureMessage, tryPrompts, type TryAnswer, type TryBody, type TryMask } from '../shared/admin';
+import { multimaskValue } from './multimask';
 import type { PickerCanvas } from './picker-canvas';
 import type { Prompts } from './prompts';
 
@@ -113,7 +114,7 @@ export class TryPanel {
       points: prompts.points.map((p): [number, number] => [p.x, p.y]),
       labels: prompts.points.map((p) => p.label),
       box: prompts.box,
-      multimask: $('#node-input-multimask').prop('checked'),
+      multimask: multimaskValue(),
       normalizeCoords: !prompts.relative,
     };
     const typedThreshold = $('#node-input-threshold').val();

@@ -20,6 +20,7 @@ export interface EndpointTestSettings {
   concurrency: number | undefined;
   retries: number | undefined;
   efficient: boolean;
+  uploadSize: number | undefined;
   maxResponseMB: number | undefined;
   maxInputMP: number | undefined;
   caFile: string;
@@ -61,7 +62,7 @@ export interface TryBody {
   points: Array<[number, number]>;
   labels: number[];
   box: [number, number, number, number] | null;
-  multimask: boolean;
+  multimask: boolean | 'auto';
   /** True when the prompts are in pixels (the API's own normalisation), false when relative. */
   normalizeCoords: boolean;
   threshold?: number;

@@ -5,9 +5,15 @@
  * - run: the multipart form over a pooled connection, retried where it is worth it, the answer
  *   inflated (lib/inflate.ts) and decoded (lib/decode/) as it streams in, within a deadline
  *   and a size limit on the inflated answer.
+ *
+ * Several runners behind one endpoint (the same path on each) share the work through undici's
+ * BalancedPool. A runner that fails the way a stopped or overloaded one does (connection
+ * refused or reset, 502, 503, 504) leaves the pool for a cool-down and then comes back, so the
+ * retry of the frame it was answering goes to another one. The token goes to each of them:
+ * they were saved together as one endpoint; redirects are not followed, so it goes nowhere else.
  */
 import { Blob } from 'node:buffer';
-import { FormData, Pool } from 'undici';
+import { BalancedPool, FormData, Pool, type Dispatcher } from 'undici';
 import { errorBodyKind, errorDetail, parseRetryAfter } from '../api-error';
 import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode';
 import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../errors';
@@ -22,12 +28,17 @@ import { withRetries } from './retry';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 
+/** How long a failed runner of several is left out before it is tried again. */
+export const RUNNER_COOL_DOWN_MS = 10_000;
+
 export interface TransportOptions {
-  /** Base URL; the route `/segment-anything-2` is appended. */
-  url: string;
+  /** Base URLs, one per runner, all with the same path; the route `/segment-anything-2` is appended. */
+  urls: string[];
   token: string;
   modelId: string;
   efficient: boolean;
+  /** Side of the square upload in efficient mode. */
+  uploadSize: number;
   timeoutMs: number;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
@@ -43,25 +54,40 @@ export interface TransportOptions {
   allowVector?: boolean;
 }
 
+/** What an attempt learns about the runner that took it (set as undici hands it to one). */
+interface Served {
+  origin?: string;
+  pool?: Dispatcher;
+}
+
 export class LivepeerTransport implements Backend<PreparedImage> {
-  /** The base URL as given, without a trailing slash: what error messages name. */
+  /** The first base URL as given, without a trailing slash: what error messages name when no runner took the request. */
   readonly url: string;
+  /** Every runner's base URL, without a trailing slash. */
+  readonly urls: string[];
   readonly modelId: string;
+  private readonly path: string;
   private readonly route: string;
-  private readonly origin: string;
-  private pool: Pool | undefined;
+  private readonly origins: string[];
+  private pool: Pool | BalancedPool | undefined;
   /** The pool once the CA file is read, when the CA came as a promise. */
-  private readonly poolReady: Promise<Pool> | undefined;
+  private readonly poolReady: Promise<Pool | BalancedPool> | undefined;
+  private readonly coolDowns = new Set<ReturnType<typeof setTimeout>>();
   private closed = false;
   /** The form fields of each planned request, made once when it is checked. */
   private readonly fieldsOf = new WeakMap<PlannedRequest<PreparedImage>, Record<string, string>>();
 
   constructor(private readonly options: TransportOptions) {
-    const base = new URL(options.url);
-    this.url = base.origin + base.pathname.replace(/\/+$/, '');
-    this.route = `${base.pathname.replace(/\/+$/, '')}/segment-anything-2`;
+    if (options.urls.length === 0) throw new TypeError('urls must hold at least one URL');
+    const bases = options.urls.map((u) => new URL(u));
+    this.path = bases[0].pathname.replace(/\/+$/, '');
+    const other = bases.find((b) => b.pathname.replace(/\/+$/, '') !== this.path);
+    if (other) throw new TypeError(`every runner URL must have the same path: ${bases[0].href} and ${other.href} differ`);
+    this.origins = [...new Set(bases.map((b) => b.origin))];
+    this.urls = this.origins.map((o) => o + this.path);
+    this.url = this.urls[0];
+    this.route = `${this.path}/segment-anything-2`;
     this.modelId = options.modelId;
-    this.origin = base.origin;
     const ca = options.ca;
     if (ca instanceof Promise) {
       this.poolReady = ca.then((read) => this.makePool(read));
@@ -71,19 +97,39 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     }
   }
 
-  private makePool(ca: string | Buffer | undefined): Pool {
+  private makePool(ca: string | Buffer | undefined): Pool | BalancedPool {
     if (this.closed) throw new Sam2NetworkError('this SAM2 client was closed');
-    this.pool = new Pool(this.origin, {
+    const poolOptions = {
       connections: this.options.connections,
       connect: { timeout: this.options.connectTimeoutMs, ...(ca ? { ca } : {}) },
       headersTimeout: this.options.firstByteTimeoutMs,
       bodyTimeout: this.options.stallTimeoutMs,
-    });
+    };
+    if (this.origins.length === 1) {
+      this.pool = new Pool(this.origins[0], poolOptions);
+      return this.pool;
+    }
+    // Each runner's pool tells the attempt it serves which runner it is (through the request's
+    // opaque), so a failure leaves that runner out, not another.
+    const factory = (origin: string | URL, opts: object): Dispatcher => {
+      const pool = new Pool(origin, opts);
+      const dispatch = pool.dispatch.bind(pool);
+      pool.dispatch = (request, handler) => {
+        const served = (request as { opaque?: unknown }).opaque as Served | undefined;
+        if (served) {
+          served.origin = String(origin).replace(/\/+$/, '');
+          served.pool = pool;
+        }
+        return dispatch(request, handler);
+      };
+      return pool;
+    };
+    this.pool = new BalancedPool(this.origins, { ...poolOptions, factory });
     return this.pool;
   }
 
   prepare(bytes: Buffer, call: CallOptions): Promise<PreparedImage> {
-    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, maxInputPixels: this.options.maxInputPixels, allowVector: this.options.allowVector });
+    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, uploadSize: this.options.uploadSize, maxInputPixels: this.options.maxInputPixels, allowVector: this.options.allowVector });
   }
 
   /** The form fields, made when the request is planned: one over the runner's 1 MiB limit is refused before anything is sent. */
@@ -126,11 +172,33 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     };
   }
 
-  /** Ends the connection pool and every request on it. */
+  /** Ends the connection pool and every request on it, and every cool-down's timer. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const timer of this.coolDowns) clearTimeout(timer);
+    this.coolDowns.clear();
     if (this.pool) await this.pool.destroy();
     else await this.poolReady?.then((pool) => pool.destroy(), () => undefined);
+  }
+
+  /**
+   * A runner of several failed as a stopped or overloaded one does: it leaves the pool (its
+   * requests in flight end as they will) and comes back after the cool-down. The last runner
+   * in the pool stays: with nowhere else to go, retrying it is all there is.
+   */
+  private coolDown(err: unknown, served: Served): void {
+    if (!(this.pool instanceof BalancedPool) || !served.origin || this.closed) return;
+    const runnerFailed = err instanceof Sam2ApiError ? [502, 503, 504].includes(err.status) : err instanceof Sam2NetworkError && err.retryable;
+    if (!runnerFailed) return;
+    const pool = this.pool;
+    if (pool.getUpstream(served.origin) !== served.pool || pool.upstreams.length < 2) return;
+    pool.removeUpstream(served.origin);
+    const origin = served.origin;
+    const timer = setTimeout(() => {
+      this.coolDowns.delete(timer);
+      if (!this.closed) pool.addUpstream(origin);
+    }, RUNNER_COOL_DOWN_MS);
+    this.coolDowns.add(timer);
   }
 
   private async attempt(
@@ -151,8 +219,9 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     );
     const linked = linkSignals([signal, deadline.signal]);
     const attemptSignal = linked.signal;
+    const served: Served = {};
     try {
-      const pool = this.pool ?? (await (this.poolReady as Promise<Pool>));
+      const pool = this.pool ?? (await (this.poolReady as Promise<Pool | BalancedPool>));
       const response = await pool.request({
         path: this.route,
         method: 'POST',
@@ -160,6 +229,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
         // A compressed answer is 15-20x smaller; inflated as it streams (lib/inflate.ts).
         headers: { 'accept-encoding': ACCEPT_ENCODING, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
         signal: attemptSignal,
+        opaque: served,
       });
       if (response.statusCode >= 300 && response.statusCode < 400) {
         // Never followed: the token is for this server only, and the answer belongs to the route asked.
@@ -186,7 +256,9 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (deadline.signal.aborted) throw deadline.signal.reason;
-      throw networkError(err, this.url);
+      const failure = networkError(err, served.origin ? served.origin + this.path : this.url);
+      this.coolDown(failure, served);
+      throw failure;
     } finally {
       clearTimeout(timer);
       linked.release();

@@ -12,8 +12,8 @@
  * exposes SAM2's single-mask token.
  */
 import { createHash } from 'node:crypto';
-import { maskFromLogits } from '../bilinear';
 import { byScore } from '../assemble-masks';
+import { maskFromLogits } from '../bilinear';
 import { ConcurrencyLimit } from '../concurrency';
 import { Sam2InputError, Sam2NetworkError } from '../errors';
 import { imageBytes, readImageHeader, DEFAULT_MAX_INPUT_PIXELS } from '../image-input';
@@ -307,11 +307,15 @@ export class LocalSam2 implements Segmenter {
     return results.map((r, i) => {
       const options = objects[i] ?? {};
       const threshold = options.threshold ?? 0;
-      const masks: Sam2Mask[] = r.candidates.map(({ logits, score }) => {
+      // Best first; with keep 'best' only the best candidate's full-size mask is made.
+      const order = r.candidates.slice().sort(byScore);
+      const kept = options.keep === 'best' ? order.slice(0, 1) : order;
+      const masks: Sam2Mask[] = kept.map(({ logits, score }) => {
         const mask = maskFromLogits(logits, LOW_RES_SIZE, LOW_RES_SIZE, r.width, r.height, threshold);
         return { mask, score, ...maskStats(mask, r.width, r.height), ...(options.returnLogits === false ? {} : { logits }) };
       });
-      return { width: r.width, height: r.height, masks, timing: r.timing };
+      const candidates = order.map(({ logits, score }) => ({ score, ...(options.returnLogits === false ? {} : { logits }) }));
+      return { width: r.width, height: r.height, masks, candidates, timing: r.timing };
     });
   }
 

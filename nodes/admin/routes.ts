@@ -3,7 +3,7 @@
  * preview switch, and the sam2-endpoint dialog's Test connection. Registered once per admin app.
  */
 import type { NodeAPI } from '@node-red/registry';
-import { endpointUrl, originOf, type EndpointSettings, type Sam2EndpointNode } from '../endpoint-settings';
+import { endpointUrl, originsOf, type EndpointSettings, type Sam2EndpointNode } from '../endpoint-settings';
 import type { SegmentOptions } from '../../lib/segmenter';
 import { Sam2ApiError, Sam2DecodeError, Sam2InputError, Sam2NetworkError } from '../../lib/errors';
 import { maskToPng } from '../../lib/mask-png';
@@ -79,7 +79,7 @@ export function registerEditorRoutes(RED: NodeAPI): void {
         points: (Array.isArray(body.points) ? body.points.map(scalePoint) : body.points) as SegmentOptions['points'],
         labels: body.labels as SegmentOptions['labels'],
         box: scaleBox(body.box ?? undefined) as SegmentOptions['box'],
-        multimask: body.multimask as boolean | undefined,
+        multimask: body.multimask as boolean | 'auto' | undefined,
         normalizeCoords: body.normalizeCoords as boolean | undefined,
         returnLogits: false,
       };
@@ -143,7 +143,7 @@ export function registerEditorRoutes(RED: NodeAPI): void {
       }
       let target: string | undefined;
       try {
-        target = originOf(endpointUrl(settings));
+        target = originsOf(endpointUrl(settings));
       } catch {
         target = undefined; // unusable settings: the test says so and sends nothing
       }

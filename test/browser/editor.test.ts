@@ -482,7 +482,7 @@ describe('the editor in Chromium', function () {
     // Their dialogs show the defaults the runtime applies, and Done keeps them valid.
     await openDialog('hand-seg');
     assert.equal(await page.locator('#node-input-property').inputValue(), 'payload');
-    assert.equal(await page.locator('#node-input-multimask').isChecked(), true);
+    assert.equal(await page.locator('#sam2-segment-multimask').inputValue(), 'auto');
     await page.click('#node-input-btn-endpoint-edit');
     await page.locator('#node-config-dialog-ok').click({ trial: true });
     assert.equal(await page.locator('#node-config-input-efficient').isChecked(), true);

@@ -1,0 +1,86 @@
+/**
+ * How long Node-RED's event loop is held, at most, while a frame goes through Sam2Client and
+ * the node's encoders (the default output: a PNG of every mask, best first): a 4K frame and a
+ * 48 MP one, efficient mode, against the local server in a child process (its work is not the
+ * client's). A 5 ms interval probe records the largest gap between its ticks: a gap of 5 ms
+ * plus the longest stretch the loop could not run timers. Ours (large masks on worker threads)
+ * against the old path (everything on the event loop, `offThread: false`) in the same run.
+ * Target: no block over 50 ms.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Sam2Client } from '../lib/client';
+import { FramePixels } from '../lib/raw-image';
+import { buildOutput, compileSettings } from '../nodes/segment-message';
+import { makeScene } from '../test/fixtures/scenes';
+import type { Report } from './run';
+
+const FRAMES = 3;
+const PROBE_MS = 5;
+
+function startServer(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, [join(__dirname, '..', 'local-server', 'cli.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const url = /Endpoint URL: (\S+)/.exec(text)?.[1];
+      if (url) resolve({ url, stop: () => child.kill() });
+    });
+    child.once('exit', (code) => reject(new Error(`local server exited with ${code}`)));
+  });
+}
+
+/** Starts the probe; the returned function stops it and gives the longest block in ms. */
+function blockProbe(): () => number {
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - PROBE_MS);
+    last = now;
+  }, PROBE_MS);
+  return () => {
+    clearInterval(timer);
+    return Math.max(worst, performance.now() - last - PROBE_MS);
+  };
+}
+
+export async function run(report: Report): Promise<void> {
+  const server = await startServer();
+  const compiled = compileSettings({});
+  try {
+    for (const [width, height] of [[3840, 2160], [8000, 6000]]) {
+      const scene = await makeScene('studio', width, height);
+      const prompts = { points: [scene.objects[0].point] as Array<[number, number]> };
+      const worst: Record<string, number> = {};
+      for (const offThread of [false, true]) {
+        const client = new Sam2Client({ url: server.url, offThread });
+        const frame = async () => {
+          const result = await client.segment(scene.jpeg, prompts);
+          const pixels = new FramePixels(scene.jpeg);
+          return buildOutput(result, compiled, compiled.choice, () => pixels.pixels());
+        };
+        await frame(); // warm-up: connection, JIT, the workers started
+        let longest = 0;
+        for (let i = 0; i < FRAMES; i++) {
+          (globalThis as { gc?: () => void }).gc?.();
+          const stop = blockProbe();
+          await frame();
+          longest = Math.max(longest, stop());
+        }
+        await client.close();
+        worst[offThread ? 'ours' : 'inline'] = Math.round(longest);
+      }
+      report({
+        name: `longest event-loop block during a ${width}x${height} frame (${((width * height) / 1e6).toFixed(0)} MP), Sam2Client + PNG of every mask`,
+        ratio: +(worst.ours / worst.inline).toFixed(3),
+        oursMs: worst.ours,
+        inlineMs: worst.inline,
+        targetMs: 50,
+      });
+    }
+  } finally {
+    server.stop();
+  }
+}
