@@ -4,26 +4,12 @@
  * node does with Masks "best") against all three. The server runs in a child process so its
  * work is not counted as the client's. Figures per frame: client CPU, bytes down, peak memory added.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Sam2Client } from '../lib/client';
 import { iou, makeScene } from '../test/fixtures/scenes';
 import type { Report } from './run';
+import { startServerProcess } from './server-process';
 
 const FRAMES = 3;
-
-function startServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'local-server', 'cli.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const url = /Endpoint URL: (\S+)/.exec(text)?.[1];
-      if (url) resolve({ url, stop: () => child.kill() });
-    });
-    child.once('exit', (code) => reject(new Error(`local server exited with ${code}`)));
-  });
-}
 
 /** Peak of heap + array buffers above the level when sampling began. */
 function memoryWatch(): () => number {
@@ -41,7 +27,7 @@ function memoryWatch(): () => number {
 }
 
 export async function run(report: Report): Promise<void> {
-  const server = await startServer();
+  const server = await startServerProcess();
   try {
     for (const [width, height] of [[1920, 1080], [3840, 2160]]) {
       const scene = await makeScene('studio', width, height);

@@ -6,29 +6,15 @@
  * efficient mode's is mostly logits. Figures per frame; the masks must come out the same.
  */
 import { deepStrictEqual } from 'node:assert';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Sam2Client } from '../lib/client';
 import { makeScene } from '../test/fixtures/scenes';
 import type { Report } from './run';
+import { startServerProcess } from './server-process';
 
 const FRAMES = 3;
 
-function startServer(args: string[]): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'local-server', 'cli.js'), '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const url = /Endpoint URL: (\S+)/.exec(text)?.[1];
-      if (url) resolve({ url, stop: () => child.kill() });
-    });
-    child.once('exit', (code) => reject(new Error(`local server exited with ${code}`)));
-  });
-}
-
 export async function run(report: Report): Promise<void> {
-  const [plain, gzip] = await Promise.all([startServer([]), startServer(['--gzip'])]);
+  const [plain, gzip] = await Promise.all([startServerProcess([]), startServerProcess(['--gzip'])]);
   try {
     const scene = await makeScene('studio', 1920, 1080);
     const prompts = { points: [scene.objects[0].point] as Array<[number, number]> };

@@ -7,29 +7,15 @@
  * against the old path (everything on the event loop, `offThread: false`) in the same run.
  * Target: no block over 50 ms.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Sam2Client } from '../lib/client';
 import { FramePixels } from '../lib/raw-image';
 import { buildOutput, compileSettings } from '../nodes/segment-message';
 import { makeScene } from '../test/fixtures/scenes';
 import type { Report } from './run';
+import { startServerProcess } from './server-process';
 
 const FRAMES = 3;
 const PROBE_MS = 5;
-
-function startServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'local-server', 'cli.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const url = /Endpoint URL: (\S+)/.exec(text)?.[1];
-      if (url) resolve({ url, stop: () => child.kill() });
-    });
-    child.once('exit', (code) => reject(new Error(`local server exited with ${code}`)));
-  });
-}
 
 /** Starts the probe; the returned function stops it and gives the longest block in ms. */
 function blockProbe(): () => number {
@@ -47,7 +33,7 @@ function blockProbe(): () => number {
 }
 
 export async function run(report: Report): Promise<void> {
-  const server = await startServer();
+  const server = await startServerProcess();
   const compiled = compileSettings({});
   try {
     for (const [width, height] of [[3840, 2160], [8000, 6000]]) {
