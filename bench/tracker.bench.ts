@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Sam2Client } from '../lib/client';
-import type { CallOptions, Segmenter, SegmentOptions } from '../lib/segmenter';
+import type { CallOptions, Segmenter, SegmentOptions, SlotSource } from '../lib/segmenter';
 import { Sam2Tracker } from '../lib/tracker';
 import type { SegmentResult } from '../lib/types';
 import { makeVideo } from '../test/fixtures/videos';
@@ -41,6 +41,9 @@ class Timed implements Segmenter {
   get load() {
     return this.inner.load;
   }
+  get slots(): SlotSource {
+    return this.inner.slots;
+  }
   segment(image: unknown, prompts?: SegmentOptions, call?: CallOptions): Promise<SegmentResult> {
     return this.inner.segment(image, prompts, call);
   }
@@ -60,6 +63,7 @@ class Timed implements Segmenter {
 class Replay implements Segmenter {
   readonly modelId = 'replay';
   readonly load = { active: 0, waiting: 0, max: 1 };
+  readonly slots: SlotSource = { max: 1, tryTake: () => ({ release() {} }), whenFree: () => () => undefined };
   private next = 0;
   constructor(private readonly answers: SegmentResult[][]) {}
   async segment(): Promise<SegmentResult> {

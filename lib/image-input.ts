@@ -5,10 +5,11 @@
  */
 import sharp from 'sharp';
 import { Sam2InputError } from './errors';
+import { ENDPOINT_DEFAULTS } from './defaults';
 import { MODEL_INPUT_SIZE } from './types';
 
 /** Default cap on decoded pixels: a small file that declares 30000x30000 must not be decoded. */
-export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
+export const DEFAULT_MAX_INPUT_PIXELS = ENDPOINT_DEFAULTS.maxInputMP * 1_000_000;
 
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 const DATA_URL = /^data:([^;,]*)(;[^,]*)?,/;
@@ -85,11 +86,24 @@ export interface PrepareOptions {
   field?: string;
 }
 
+/** What the header says, checked: the image is readable and within the pixel limit. */
+export interface ImageHeader {
+  format?: string;
+  /** The stored pixel grid, before EXIF orientation. */
+  storedWidth: number;
+  storedHeight: number;
+  /** EXIF orientation, 1 when absent. */
+  orientation: number;
+  /** The image as users see it (EXIF orientation applied). */
+  width: number;
+  height: number;
+}
+
 /**
- * Reads the image's header and decodes it once (cheaply, shrunk on load) so a truncated or
- * corrupt frame is caught here and not by a GPU server after the upload.
+ * Reads the image's header only (no decoding): refuses bytes that are not an image and
+ * images declaring more pixels than `maxInputPixels`, before anything decodes them.
  */
-export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}): Promise<PreparedImage> {
+export async function readImageHeader(bytes: Buffer, options: { maxInputPixels?: number; field?: string } = {}): Promise<ImageHeader> {
   const field = options.field ?? 'image';
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   let meta: sharp.Metadata;
@@ -107,15 +121,36 @@ export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}):
       'Send a smaller image, or raise "Max input pixels" on the sam2-endpoint node if this size is expected',
     );
   }
+  const orientation = meta.orientation ?? 1;
+  return {
+    format,
+    storedWidth,
+    storedHeight,
+    orientation,
+    width: orientation >= 5 ? storedHeight : storedWidth,
+    height: orientation >= 5 ? storedWidth : storedHeight,
+  };
+}
+
+/** The error for an image whose header reads but whose pixels do not decode. */
+export function damagedImageError(field: string, format: string | undefined, err: unknown): Sam2InputError {
+  return new Sam2InputError(field, `is a damaged ${format} image (${(err as Error).message.split('\n')[0]})`, 'Check the source of this frame; a camera or transfer may have cut it short');
+}
+
+/**
+ * Reads the image's header and decodes it once (cheaply, shrunk on load) so a truncated or
+ * corrupt frame is caught here and not by a GPU server after the upload.
+ */
+export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}): Promise<PreparedImage> {
+  const field = options.field ?? 'image';
+  const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  const { format, orientation, width, height } = await readImageHeader(bytes, { maxInputPixels: maxPixels, field });
   try {
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels }).resize(16, 16, { fit: 'fill' }).raw().toBuffer();
   } catch (err) {
-    throw new Sam2InputError(field, `is a damaged ${format} image (${(err as Error).message.split('\n')[0]})`, 'Check the source of this frame; a camera or transfer may have cut it short');
+    throw damagedImageError(field, format, err);
   }
 
-  const orientation = meta.orientation ?? 1;
-  const width = orientation >= 5 ? storedHeight : storedWidth;
-  const height = orientation >= 5 ? storedWidth : storedHeight;
   const contentType = format === 'jpeg' ? 'image/jpeg' : 'image/png';
   const upright = () => sharp(bytes, { limitInputPixels: maxPixels }).rotate();
 

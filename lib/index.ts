@@ -4,6 +4,8 @@
  */
 export { Sam2Client, DEFAULT_MODEL_ID, DEFAULT_URL } from './client';
 export type { Sam2ClientOptions } from './client';
+export { LocalSam2 } from './local-model/local-sam2';
+export type { LocalSam2Options, LocalModelInfo, LocalModelDescription, LocalModelStats, LowResResult } from './local-model/local-sam2';
 export type { Segmenter, SegmenterLoad, SegmentOptions, CallOptions, RetryInfo } from './segmenter';
 export { decodeSegmentResponse } from './decode-response';
 export type { DecodeOptions, DecodedResponse, DecodedArray, MaskDecoding } from './decode-response';

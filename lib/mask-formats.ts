@@ -1,7 +1,8 @@
 /** A mask in the form the next node asked for, always with its score, area, box and centroid. */
 import { Sam2InputError } from './errors';
 import { maskToPng } from './mask-png';
-import { maskStats } from './mask-stats';
+import { maskStats, type MaskStats } from './mask-stats';
+import type { RawImage } from './raw-image';
 import { renderCutout, renderOverlay, type OverlayOptions } from './overlay';
 import { maskToPolygons, type MaskPolygon } from './polygons';
 import { maskToRle, type CocoRle } from './rle';
@@ -29,12 +30,15 @@ export interface FormatOptions {
   overlay?: false | OverlayOptions;
   /** Absent from the result when the mask is empty: there is nothing to cut out. */
   cutout?: boolean;
-  /** The upright image the mask was made from, at the mask's size; needed for overlay and cutout. */
-  image?: Buffer;
+  /** The upright image the mask was made from, at the mask's size (encoded, or decoded once for several masks); needed for overlay and cutout. */
+  image?: Buffer | RawImage;
+  /** The mask's stats when they are known already (every backend's result carries them): not measured again. */
+  stats?: MaskStats;
 }
 
 export async function formatMask(mask: Uint8Array, width: number, height: number, score: number, options: FormatOptions): Promise<FormattedMask> {
-  const out: FormattedMask = { score, ...maskStats(mask, width, height) };
+  const { area, bbox, centroid } = options.stats ?? maskStats(mask, width, height);
+  const out: FormattedMask = { score, area, bbox, centroid };
   const { format, image } = options;
   const cutout = Boolean(options.cutout) && out.area > 0;
   if ((options.overlay || cutout) && !image) {
@@ -58,8 +62,8 @@ export async function formatMask(mask: Uint8Array, width: number, height: number
     default:
       throw new Sam2InputError('format', `is ${JSON.stringify(format)}`, 'Use one of png, raw, rle, polygons');
   }
-  if (options.overlay) work.push(renderOverlay(image as Buffer, mask, width, height, options.overlay).then((overlay) => (out.overlay = overlay)));
-  if (cutout) work.push(renderCutout(image as Buffer, mask, width, height).then((buffer) => (out.cutout = buffer)));
+  if (options.overlay) work.push(renderOverlay(image as Buffer | RawImage, mask, width, height, options.overlay, out).then((overlay) => (out.overlay = overlay)));
+  if (cutout) work.push(renderCutout(image as Buffer | RawImage, mask, width, height, out).then((buffer) => (out.cutout = buffer)));
   await Promise.all(work);
   return out;
 }

@@ -5,7 +5,8 @@
  */
 import sharp from 'sharp';
 import { Sam2InputError } from './errors';
-import { checkMaskSize, maskStats } from './mask-stats';
+import { checkMaskSize, maskStats, type MaskStats } from './mask-stats';
+import { decodeUpright, isRawImage, rgbOnWhite, type RawImage } from './raw-image';
 
 export interface OverlayOptions {
   /** `#rrggbb`; default `#ff3b30`, a red that stands out on most photos. */
@@ -59,33 +60,47 @@ export function overlaySettings(options: OverlayOptions = {}): OverlaySettings {
  * costs as much to build as the blend and libvips then blends every pixel, not only the
  * object's.
  */
-export async function renderOverlay(image: Buffer, mask: Uint8Array, width: number, height: number, options: OverlayOptions = {}): Promise<Buffer> {
+export async function renderOverlay(
+  image: Buffer | RawImage,
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  options: OverlayOptions = {},
+  stats?: Pick<MaskStats, 'area' | 'bbox'>,
+): Promise<Buffer> {
   checkMaskSize(mask, width, height);
   const { rgb, opacity, outline, format } = overlaySettings(options);
-  const { data, info } = await sharp(image).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  checkImageSize(info.width, info.height, width, height);
-  const { area, bbox } = maskStats(mask, width, height);
+  const pixels = isRawImage(image) ? image : await decodeUpright(image);
+  checkImageSize(pixels.width, pixels.height, width, height);
+  const data = rgbOnWhite(pixels);
+  const { area, bbox } = stats ?? maskStats(mask, width, height);
   if (area) tint(data, mask, width, bbox, rgb, opacity, outline);
   const out = sharp(data, { raw: { width, height, channels: 3 } });
   return (format === 'png' ? out.png(PNG_OPTIONS) : out.jpeg()).toBuffer();
 }
 
 /** An RGBA PNG of the object alone: the mask's box cut from the image, alpha 255 on the mask and 0 off it. */
-export async function renderCutout(image: Buffer, mask: Uint8Array, width: number, height: number): Promise<Buffer> {
+export async function renderCutout(
+  image: Buffer | RawImage,
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  stats?: Pick<MaskStats, 'area' | 'bbox'>,
+): Promise<Buffer> {
   checkMaskSize(mask, width, height);
-  const { area, bbox } = maskStats(mask, width, height);
+  const { area, bbox } = stats ?? maskStats(mask, width, height);
   if (!area) throw new Sam2InputError('cutout', 'the mask is empty, so there is no object to cut out', 'Check that the prompt points at the object, or turn the cut-out off');
-  const meta = await sharp(image).metadata();
-  checkImageSize(meta.width, meta.height, width, height);
+  // sRGB pixels of the upright image, grey or CMYK input included, which an RGBA PNG needs.
+  const pixels = isRawImage(image) ? image : await decodeUpright(image);
+  checkImageSize(pixels.width, pixels.height, width, height);
   const [x1, y1, x2, y2] = bbox;
   const w = x2 - x1;
   const h = y2 - y1;
-  // Raw output is always sRGB with three bands here, grey or CMYK input included, which
-  // an RGBA PNG needs; joinChannel would keep a grey image grey.
-  const rgb = await sharp(image).extract({ left: x1, top: y1, width: w, height: h }).removeAlpha().raw().toBuffer();
+  const rgb = pixels.data;
+  const c = pixels.channels;
   const rgba = Buffer.alloc(w * h * 4);
   for (let y = 0; y < h; y++) {
-    for (let x = 0, i = (y1 + y) * width + x1, p = y * w * 3, q = y * w * 4; x < w; x++, i++, p += 3, q += 4) {
+    for (let x = 0, i = (y1 + y) * width + x1, p = i * c, q = y * w * 4; x < w; x++, i++, p += c, q += 4) {
       // Off the mask the colour stays 0 as well as the alpha: it is never seen, and
       // uniform bytes compress to nothing.
       if (!mask[i]) continue;

@@ -46,6 +46,24 @@ export interface CallOptions {
    * a backend that caches per image may use it instead of hashing the bytes.
    */
   imageId?: string;
+  /**
+   * A slot the caller took ahead from `slots` (a frame queue does): the call runs in it and
+   * waits in no line; `segmentEach` runs its objects in it one after another, and in any other
+   * slot that is free at once. The caller gives it back.
+   */
+  lease?: Lease;
+}
+
+/** One of a backend's slots, taken ahead; `release` gives it back (a second call does nothing). */
+export interface Lease {
+  release(): void;
+}
+
+/** Where callers that keep their own queue take slots: see lib/concurrency.ts. */
+export interface SlotSource {
+  readonly max: number;
+  tryTake(): Lease | undefined;
+  whenFree(listener: (take: () => Lease | undefined) => 'more' | 'done'): () => void;
 }
 
 /** Work in flight now, work waiting for a free slot, and how many may run at once. */
@@ -59,6 +77,7 @@ export interface Segmenter {
   /** The model this backend answers with, as it would appear in `msg.sam2.modelId`. */
   readonly modelId: string;
   readonly load: SegmenterLoad;
+  readonly slots: SlotSource;
   segment(image: unknown, prompts?: SegmentOptions, call?: CallOptions): Promise<SegmentResult>;
   segmentEach(image: unknown, objects: SegmentOptions[], call?: CallOptions): Promise<SegmentResult[]>;
   close(): Promise<void>;

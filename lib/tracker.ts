@@ -337,8 +337,9 @@ export class Sam2Tracker {
   }
 
   private record(m: Sam2Mask, width: number, height: number, frame: number): Omit<TrackRecord, 'id' | 'state' | 'lostFrames' | 'velocity'> {
-    const { centroid } = maskStats(m.mask, width, height);
-    return { mask: m.mask, score: m.score, area: m.area, bbox: [...m.bbox], centroid, seen: frame, logits: m.logits, width, height };
+    // Backends give the centroid with the mask (lib/mask-stats.ts); one that does not gets it here.
+    const centroid = m.centroid !== undefined ? m.centroid : maskStats(m.mask, width, height).centroid;
+    return { mask: m.mask, score: m.score, area: m.area, bbox: [...m.bbox], centroid: centroid ? [...centroid] : null, seen: frame, logits: m.logits, width, height };
   }
 }
 
@@ -348,7 +349,7 @@ export class Sam2Tracker {
  * a shrinking or growing mask moves its centroid for other reasons, so those keep the old one.
  */
 function motion(t: TrackRecord, m: Sam2Mask, width: number, height: number, frame: number): [number, number] {
-  const c = maskStats(m.mask, width, height).centroid;
+  const c = m.centroid !== undefined ? m.centroid : maskStats(m.mask, width, height).centroid;
   const ratio = m.area / t.area;
   if (!c || !t.centroid || t.width !== width || t.height !== height || ratio < 0.8 || ratio > 1.25) return t.velocity;
   const k = frame - t.seen;

@@ -27,6 +27,8 @@ export interface Sam2Mask {
   area: number;
   /** `[x1, y1, x2, y2]` in pixels, inclusive of the last foreground pixel + 1; `[0,0,0,0]` when empty. */
   bbox: [number, number, number, number];
+  /** Mean foreground pixel centre `[x, y]`, or null when empty (lib/mask-stats.ts). */
+  centroid: [number, number] | null;
   /** 256x256 low-resolution logits, for a later `maskInput`; absent when not asked for. */
   logits?: Float32Array;
 }

@@ -4,14 +4,20 @@
  * masks come from the classical segmenter in segmenter.ts. Everything around them follows
  * the runner: the order of its checks, its status codes and bodies, Python's number text,
  * 256x256 logits and masks resized from them. It can also misbehave on demand (faults.ts).
+ *
+ * With `model` (the CLI's `--model DIR`) it is a runner of our own: the masks come from real
+ * SAM2 in ONNX files on this machine (lib/local-model), everything around them stays the same,
+ * so one machine with a GPU or a fast CPU can serve Node-RED instances elsewhere.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Sam2InputError } from '../lib/errors';
+import { LocalSam2, type LocalSam2Options } from '../lib/local-model/local-sam2';
 import { LOW_RES_SIZE } from '../lib/types';
-import { answerChunks } from './answer';
+import { answerChunks, type AnswerMask } from './answer';
 import {
   FLAVOURS,
   HttpFailure,
@@ -46,6 +52,11 @@ export interface LocalServerOptions {
   maxPixels?: number;
   /** Serve HTTPS with this key and certificate (PEM), as a self-hosted runner behind TLS does. */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * Answer with real SAM2 from these ONNX files instead of the classical segmenter. The model is
+   * loaded before the server listens, so a wrong folder fails the start with the reason.
+   */
+  model?: LocalSam2Options;
 }
 
 /** What the server received, for tests that check every field arrives as sent. */
@@ -70,6 +81,8 @@ export interface LocalServer {
   injectFaults(...specs: string[]): void;
   /** TCP connections open now: lets a test see a client really connected, or really let go. */
   openConnections(): number;
+  /** With `model`: the loaded model (format, runtime, warm-up times). */
+  model?: LocalSam2;
   /** Stops listening and destroys every open connection. */
   close(): Promise<void>;
 }
@@ -129,6 +142,16 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const requests: ReceivedRequest[] = [];
   const sockets = new Set<Socket>();
   const shutdown = new AbortController();
+  // The runner's images are not turned by their EXIF orientation (shared API.md): answer on the stored grid.
+  const sam2 = options.model ? new LocalSam2({ ...options.model, applyOrientation: false }) : undefined;
+  if (sam2) {
+    try {
+      await sam2.describe();
+    } catch (err) {
+      await sam2.close();
+      throw err;
+    }
+  }
 
   /** The bearer check of the runner and of FastAPI's HTTPBearer: scheme case-insensitive, token exact. */
   const authorized = (req: IncomingMessage): boolean => {
@@ -176,13 +199,18 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       info.height,
       LOW_RES_SIZE,
     );
-    let features;
-    try {
-      features = await imageFeatures(params.image.bytes);
-    } catch {
-      throw runnerFailure(500, PIPELINE_ERROR);
+    let masks: AnswerMask[];
+    if (sam2) {
+      masks = await modelMasks(sam2, params.image.bytes, prompts, params.multimask);
+    } else {
+      let features;
+      try {
+        features = await imageFeatures(params.image.bytes);
+      } catch {
+        throw runnerFailure(500, PIPELINE_ERROR);
+      }
+      masks = segment(features, prompts, params.multimask);
     }
-    const masks = segment(features, prompts, params.multimask);
     return {
       status: 200,
       headers: { 'content-type': 'application/json' },
@@ -362,14 +390,41 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       queued.push(...parsed);
     },
     openConnections: () => sockets.size,
-    close(): Promise<void> {
+    ...(sam2 ? { model: sam2 } : {}),
+    async close(): Promise<void> {
       shutdown.abort();
-      return new Promise((resolve) => {
+      await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeAllConnections();
         for (const socket of sockets) socket.destroy();
       });
+      await sam2?.close();
     },
   };
   return server;
+}
+
+/**
+ * SAM2's masks for the runner's parsed prompts. `gridPrompts` made the runner's checks and put
+ * coordinates on the 256 grid; divided by 256 they are relative, exactly (a power of two).
+ * Input the model cannot take (e.g. no prompt at all, labels other than 0 and 1, a mask input
+ * for an onnx-community export) is a 400 with our words; a model failure is the pipeline's 500.
+ */
+async function modelMasks(sam2: LocalSam2, image: Buffer, prompts: ReturnType<typeof gridPrompts>, multimask: boolean): Promise<AnswerMask[]> {
+  const relative = (v: number): number => v / LOW_RES_SIZE;
+  try {
+    const answer = await sam2.predict(image, {
+      ...(prompts.points.length ? { points: prompts.points.map((p) => [relative(p.x), relative(p.y)] as [number, number]), labels: prompts.points.map((p) => p.label) } : {}),
+      ...(prompts.box ? { box: prompts.box.map(relative) as [number, number, number, number] } : {}),
+      ...(prompts.maskInput ? { maskInput: prompts.maskInput } : {}),
+      multimask,
+      normalizeCoords: false,
+    });
+    return answer.candidates;
+  } catch (err) {
+    // An image SAM2 cannot read is the pipeline's 500 on the runner too.
+    if (err instanceof Sam2InputError && err.field !== 'image') throw runnerFailure(400, err.message);
+    console.error('sam2 local server: the model failed:', err instanceof Error ? err.message : err);
+    throw runnerFailure(500, PIPELINE_ERROR);
+  }
 }

@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Node } from '@node-red/registry';
-import { DEFAULT_MODEL_ID, DEFAULT_URL, type Sam2Client, type Sam2ClientOptions } from '../lib/client';
+import { Sam2Client, type Sam2ClientOptions } from '../lib/client';
+import { COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS, STUDIO_URL } from '../lib/defaults';
+import type { Segmenter } from '../lib/segmenter';
 
 export interface EndpointCredentials {
   token?: string;
@@ -12,14 +14,14 @@ export interface EndpointCredentials {
 
 /** The running config node, as sam2-segment and the editor's admin routes see it. */
 export interface Sam2EndpointNode extends Node<EndpointCredentials> {
-  /** Absent when the settings are unusable; `problem` then says why. */
-  client?: Sam2Client;
+  /** The backend its service names; absent when the settings are unusable, and `problem` then says why. */
+  segmenter?: Segmenter;
   problem?: string;
 }
 
 export const SERVICE_URLS = {
-  community: DEFAULT_URL,
-  studio: 'https://livepeer.studio/api/beta/generate',
+  community: COMMUNITY_URL,
+  studio: STUDIO_URL,
 } as const;
 
 export interface EndpointSettings {
@@ -47,7 +49,7 @@ function numberOr(value: number | string | undefined, fallback: number): number 
 
 export function endpointUrl(settings: EndpointSettings): string {
   const preset = SERVICE_URLS[settings.service as keyof typeof SERVICE_URLS];
-  return preset ?? (settings.url || DEFAULT_URL);
+  return preset ?? (settings.url || COMMUNITY_URL);
 }
 
 /** Client options from the node's properties; throws with the property's name when one is off. */
@@ -64,12 +66,17 @@ export function clientOptions(settings: EndpointSettings, token: string | undefi
     url: endpointUrl(settings),
     token: token || undefined,
     modelId: settings.modelId || DEFAULT_MODEL_ID,
-    timeoutMs: numberOr(settings.timeout, 120) * 1000,
-    maxConcurrency: numberOr(settings.concurrency, 2),
-    retries: numberOr(settings.retries, 2),
-    efficient: settings.efficient ?? true,
-    maxResponseBytes: numberOr(settings.maxResponseMB, 1024) * 1024 * 1024,
-    maxInputPixels: numberOr(settings.maxInputMP, 50) * 1_000_000,
+    timeoutMs: numberOr(settings.timeout, ENDPOINT_DEFAULTS.timeoutS) * 1000,
+    maxConcurrency: numberOr(settings.concurrency, ENDPOINT_DEFAULTS.concurrency),
+    retries: numberOr(settings.retries, ENDPOINT_DEFAULTS.retries),
+    efficient: settings.efficient ?? ENDPOINT_DEFAULTS.efficient,
+    maxResponseBytes: numberOr(settings.maxResponseMB, ENDPOINT_DEFAULTS.maxResponseMB) * 1024 * 1024,
+    maxInputPixels: numberOr(settings.maxInputMP, ENDPOINT_DEFAULTS.maxInputMP) * 1_000_000,
     ca,
   };
+}
+
+/** The backend the endpoint's service names: today the Livepeer API, by any of its three services. */
+export function createSegmenter(settings: EndpointSettings, token: string | undefined): Segmenter {
+  return new Sam2Client(clientOptions(settings, token));
 }

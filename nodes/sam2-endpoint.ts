@@ -1,17 +1,16 @@
 /**
- * sam2-endpoint: where requests go and how. One Sam2Client (and so one connection pool and
+ * sam2-endpoint: where requests go and how. One Segmenter (and so one connection pool and
  * one concurrency bound) per config node, shared by every sam2-segment that uses it.
  */
 import type { NodeAPI, NodeDef } from '@node-red/registry';
-import { Sam2Client } from '../lib/client';
-import { clientOptions, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
+import { createSegmenter, type EndpointCredentials, type EndpointSettings, type Sam2EndpointNode } from './endpoint-settings';
 import { registerEditorRoutes } from './admin/routes';
 
 export = function register(RED: NodeAPI): void {
   function Sam2Endpoint(this: Sam2EndpointNode, config: NodeDef & EndpointSettings) {
     RED.nodes.createNode(this, config);
     try {
-      this.client = new Sam2Client(clientOptions(config, this.credentials.token));
+      this.segmenter = createSegmenter(config, this.credentials.token);
     } catch (err) {
       // A bad setting must not stop the flow from deploying: each message that needs this
       // endpoint reports it through its own node, where a Catch node can see it.
@@ -19,7 +18,7 @@ export = function register(RED: NodeAPI): void {
       this.error(`sam2-endpoint settings: ${this.problem}`);
     }
     this.on('close', (done: () => void) => {
-      void (this.client?.close() ?? Promise.resolve()).finally(done);
+      void (this.segmenter?.close() ?? Promise.resolve()).finally(done);
     });
   }
   registerEditorRoutes(RED);

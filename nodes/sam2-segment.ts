@@ -1,17 +1,23 @@
 /**
- * sam2-segment: a frame in, masks out. The work happens in lib/: client.ts sends the frame and
- * decode-response.ts reads the answer; segment-message.ts maps messages to requests and back.
- * This file is the Node-RED side only: queueing, status, and reporting every outcome.
+ * sam2-segment: a frame in, masks out. This file is the Node-RED side only: queueing, status
+ * and reporting every outcome. A frame goes, in order:
+ *
+ *   input → FrameQueue (lib/frame-queue.ts: this node's policy, a slot of the endpoint's)
+ *         → image bytes (lib/image-input.ts) → planMessage (segment-message.ts: prompts)
+ *         → the endpoint's Segmenter (lib/pipeline.ts and its backend) → masks
+ *         → buildOutput (encoders, one decode of the frame) → writeMessage → send
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@node-red/registry';
-import { imageBytes, uprightImage } from '../lib/image-input';
+import { SEGMENT_DEFAULTS } from '../lib/defaults';
 import { FrameQueue, type DropReason, type QueuePolicy } from '../lib/frame-queue';
-import type { RetryInfo } from '../lib/client';
-import { buildOutput, outputChoice, perObject, readOverrides, requestOptions, type SegmentSettings } from './segment-message';
-import type { Sam2EndpointNode } from './endpoint-settings';
+import { imageBytes } from '../lib/image-input';
+import { FramePixels } from '../lib/raw-image';
+import type { Lease, RetryInfo } from '../lib/segmenter';
 import { attachEditor } from './admin/frame-link';
 import { registerEditorRoutes } from './admin/routes';
+import type { Sam2EndpointNode } from './endpoint-settings';
+import { buildOutput, compileSettings, outcomeText, planMessage, writeMessage, type CompiledSettings, type SegmentSettings } from './segment-message';
 
 interface SegmentConfig extends NodeDef, SegmentSettings {
   endpoint: string;
@@ -21,6 +27,7 @@ interface SegmentConfig extends NodeDef, SegmentSettings {
   queueLimit?: number | string;
   /** Send dropped messages to a second output. */
   dropOutput?: boolean;
+  preview?: boolean;
 }
 
 interface Job {
@@ -50,11 +57,21 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const editor = attachEditor(RED, node, config);
     const endpoint = RED.nodes.getNode(config.endpoint) as Sam2EndpointNode | null;
-    const property = config.property || 'payload';
+    const property = config.property || SEGMENT_DEFAULTS.property;
+    const queueLimit = Number(config.queueLimit) || SEGMENT_DEFAULTS.queueLimit;
     const closing = new AbortController();
     let dropped = 0;
     let droppedSinceSent = 0;
     let lastOutcome = '';
+
+    // The saved settings, checked once: a bad one is reported now and on each message.
+    let compiled: CompiledSettings | undefined;
+    let settingsProblem: Error | undefined;
+    try {
+      compiled = compileSettings(config);
+    } catch (err) {
+      settingsProblem = err as Error;
+    }
 
     const showLoad = () => {
       if (closing.signal.aborted) return;
@@ -64,14 +81,16 @@ export = function register(RED: NodeAPI): void {
       else if (lastOutcome) node.status({ fill: 'green', shape: 'dot', text: `${lastOutcome}${drops}` });
     };
 
+    const segmenter = endpoint?.segmenter;
     const queue = new FrameQueue<Job>({
-      policy: config.queue || 'latest',
-      limit: Number(config.queueLimit) || 10,
-      concurrency: endpoint?.client?.load.max ?? 1,
-      work: (job) => segment(job),
+      policy: config.queue || SEGMENT_DEFAULTS.queue,
+      limit: queueLimit,
+      concurrency: segmenter?.slots.max ?? 1,
+      slots: segmenter?.slots,
+      work: (job, lease) => segment(job, lease),
       onDrop: (job, reason) => {
         if (reason === 'full') {
-          job.done(new Error(`sam2-segment: message refused, the queue already holds ${config.queueLimit || 10} messages; raise "Queue limit" or choose the "latest" policy`));
+          job.done(new Error(`sam2-segment: message refused, the queue already holds ${queueLimit} messages; raise "Queue limit" or choose the "latest" policy`));
           return;
         }
         if (reason !== 'closed') {
@@ -84,57 +103,35 @@ export = function register(RED: NodeAPI): void {
       onChange: showLoad,
     });
 
-    async function segment({ msg, send, done }: Job): Promise<void> {
+    async function segment({ msg, send, done }: Job, lease?: Lease): Promise<void> {
       const started = Date.now();
       try {
         if (!endpoint) throw new Error('sam2-segment has no sam2-endpoint: open the node and choose or add one');
-        if (!endpoint.client) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
-        const overrides = readOverrides(msg.sam2);
-        const several = overrides.objects !== undefined;
-        const objects = perObject(overrides).map((own) => requestOptions(config, own));
-        const choice = outputChoice(config, overrides);
+        if (!segmenter) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
+        if (!compiled) throw settingsProblem as Error;
+        const plan = planMessage(compiled, msg.sam2);
         const field = `msg.${property}`;
-        const bytes = imageBytes(RED.util.getMessageProperty(msg, property), field);
+        const image = RED.util.getMessageProperty(msg, property);
+        const bytes = imageBytes(image, field);
         editor.frame(bytes);
-        const client = endpoint.client;
         const call = {
           signal: closing.signal,
+          lease,
           imageField: field,
-          promptsField: several ? 'msg.sam2.objects' : 'msg.sam2',
+          promptsField: plan.promptsField,
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
             node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
         };
-        const results = several ? await client.segmentEach(bytes, objects, call) : [await client.segment(bytes, objects[0], call)];
-        const result = results[0];
-        editor.answer(bytes, result);
-        // Decoded once for all the objects' overlays and cut-outs, and only if one is wanted.
-        let upright: Promise<Buffer> | undefined;
-        const outputs = await Promise.all(results.map((r) => buildOutput(r, config, choice, () => (upright ??= uprightImage(bytes)))));
+        const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
+        // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.
+        const frame = new FramePixels(bytes);
+        const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled as CompiledSettings, plan.choice, () => frame.pixels())));
+        editor.answer(frame, results[0]);
         if (closing.signal.aborted) return done();
-        const output = outputs[0];
-        const { maskInput: _sent, ...sentPrompts } = objects[0];
-        const out = msg as NodeMessageInFlow & Record<string, unknown>;
-        out.image = RED.util.getMessageProperty(msg, property);
-        out.payload = output.payload;
-        out.masks = output.masks;
-        out.scores = output.scores;
-        if (output.overlay) out.overlay = output.overlay;
-        if (output.cutout) out.cutout = output.cutout;
-        if (several) {
-          out.payload = outputs.map((o) => o.payload);
-          out.objects = outputs.map(({ logits: _logits, ...o }) => o);
-        }
-        out.sam2 = {
-          ...(several ? { objects: objects.map(({ maskInput: _m, ...p }) => p) } : sentPrompts),
-          modelId: objects[0].modelId || client.modelId,
-          width: result.width,
-          height: result.height,
-          logits: several ? outputs.map((o) => o.logits) : output.logits,
-          timeMs: Date.now() - started,
-          ...(droppedSinceSent ? { dropped: droppedSinceSent } : {}),
-        };
+        const answered = { plan, results, outputs, image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent };
+        const out = writeMessage(msg, answered);
         droppedSinceSent = 0;
-        lastOutcome = `${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${Date.now() - started} ms`;
+        lastOutcome = outcomeText(answered);
         send(config.dropOutput ? [out, null] : out);
         done();
       } catch (err) {
@@ -148,7 +145,10 @@ export = function register(RED: NodeAPI): void {
     }
 
     if (!endpoint) node.status({ fill: 'red', shape: 'ring', text: 'no sam2-endpoint chosen' });
-    else node.status({});
+    else if (settingsProblem) {
+      node.status({ fill: 'red', shape: 'ring', text: shorten(settingsProblem.message) });
+      node.error(`sam2-segment settings: ${settingsProblem.message}`);
+    } else node.status({});
 
     node.on('input', (msg, send, done) => queue.push({ msg, send, done }));
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -1,10 +1,17 @@
 /**
- * How a message becomes a request and an answer becomes a message: the node's saved prompts
- * merged with `msg.sam2`, and the masks written where the next node looks for them.
+ * The one owner of message ↔ request for sam2-segment:
+ * - `compileSettings`: the node's saved settings, checked and turned into typed options once,
+ *   when the node is built (a bad one is reported at deploy, not on every frame);
+ * - `planMessage`: per message, `msg.sam2` over those options, into one request per object;
+ * - `buildOutput`: the masks the user chose, encoded, drawing on one decode of the frame;
+ * - `writeMessage`: the outgoing message, assembled here and nowhere else.
  */
+import { SEGMENT_DEFAULTS } from '../lib/defaults';
 import { Sam2InputError } from '../lib/errors';
 import { formatMask, type FormattedMask, type MaskFormat } from '../lib/mask-formats';
-import type { SegmentOptions } from '../lib/client';
+import { overlaySettings, type OverlayOptions } from '../lib/overlay';
+import type { RawImage } from '../lib/raw-image';
+import type { SegmentOptions } from '../lib/segmenter';
 import type { SegmentResult } from '../lib/types';
 
 /** A point as the editor saves it. */
@@ -15,6 +22,7 @@ export interface EditorPoint {
   label: number;
 }
 
+/** The node's properties as the dialog saves them: strings where the dialog has text fields. */
 export interface SegmentSettings {
   points?: EditorPoint[];
   box?: [number, number, number, number] | null;
@@ -52,12 +60,75 @@ const FORMATS: readonly MaskFormat[] = ['png', 'raw', 'rle', 'polygons'];
 const SELECTIONS = ['best', 'all'] as const;
 type Selection = (typeof SELECTIONS)[number];
 
+export interface OutputChoice {
+  format: MaskFormat;
+  select: Selection;
+}
+
+/** The saved settings, checked once. */
+export interface CompiledSettings {
+  /** The node's own prompts and request options, before any `msg.sam2`. */
+  prompts: SegmentOptions;
+  choice: OutputChoice;
+  tolerance: number;
+  overlay: false | OverlayOptions;
+  cutout: boolean;
+}
+
+/** One message's work: a request per object, and what to make of the answers. */
+export interface MessagePlan {
+  objects: SegmentOptions[];
+  /** `msg.sam2.objects` was given: the output has one entry per object. */
+  several: boolean;
+  choice: OutputChoice;
+  /** Where the prompts came from, for errors. */
+  promptsField: string;
+}
+
 function has(object: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(object, key);
 }
 
-function numberSetting(value: number | string | undefined, fallback: number): number {
-  return value === undefined || value === '' ? fallback : Number(value);
+/** A number from a text field: empty means the default; anything else must be a finite number. */
+function numberSetting(value: number | string | undefined, fallback: number, field: string, fix: string): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Sam2InputError(field, `is ${JSON.stringify(value)}, not a number`, fix);
+  return n;
+}
+
+function choose<T extends string>(value: unknown, allowed: readonly T[], field: string, fix: string): T {
+  if (!allowed.includes(value as T)) throw new Sam2InputError(field, `is ${JSON.stringify(value)}`, fix);
+  return value as T;
+}
+
+/** The node's saved settings as typed options; throws naming the dialog's setting when one is unusable. */
+export function compileSettings(settings: SegmentSettings): CompiledSettings {
+  const saved = settings.points ?? [];
+  const prompts: SegmentOptions = {
+    points: saved.length ? saved.map((p) => [Number(p.x), Number(p.y)] as [number, number]) : undefined,
+    labels: saved.length ? saved.map((p) => Number(p.label)) : undefined,
+    box: settings.box ?? undefined,
+    multimask: settings.multimask ?? SEGMENT_DEFAULTS.multimask,
+    normalizeCoords: (settings.coordinates || SEGMENT_DEFAULTS.coordinates) !== 'relative',
+    threshold: numberSetting(settings.threshold, SEGMENT_DEFAULTS.threshold, 'Threshold', 'Use a number; 0 is SAM2\'s own threshold'),
+  };
+  const choice: OutputChoice = {
+    format: choose(settings.format || SEGMENT_DEFAULTS.format, FORMATS, 'Format', `Use one of ${FORMATS.join(', ')}`),
+    select: choose(settings.select || SEGMENT_DEFAULTS.select, SELECTIONS, 'Masks', 'Use best or all'),
+  };
+  const tolerance = numberSetting(settings.tolerance, SEGMENT_DEFAULTS.tolerance, 'Tolerance', 'Use a number of pixels, 0 or more');
+  let overlay: false | OverlayOptions = false;
+  if (settings.overlay) {
+    overlay = {
+      color: settings.overlayColor || SEGMENT_DEFAULTS.overlayColor,
+      opacity: settings.overlayOpacity === undefined || settings.overlayOpacity === '' ? SEGMENT_DEFAULTS.overlayOpacity : Number(settings.overlayOpacity),
+      outline: settings.overlayOutline === undefined || settings.overlayOutline === '' ? SEGMENT_DEFAULTS.overlayOutline : Number(settings.overlayOutline),
+      format: settings.overlayFormat === 'png' ? 'png' : 'jpeg',
+    };
+    overlaySettings(overlay); // refuses a bad colour, opacity or outline now, by its setting's name
+  }
+  return { prompts, choice, tolerance, overlay, cutout: Boolean(settings.cutout) };
 }
 
 /** `msg.sam2` as an object, or an error naming it when it is something else. */
@@ -89,15 +160,13 @@ export function perObject(overrides: MessageOverrides): MessageOverrides[] {
 }
 
 /** The request's prompts: the node's own, each replaced by `msg.sam2`'s where it has one. */
-export function requestOptions(settings: SegmentSettings, overrides: MessageOverrides): SegmentOptions {
-  const saved = settings.points ?? [];
+export function requestOptions(own: SegmentOptions, overrides: MessageOverrides): SegmentOptions {
+  // Copies: the message carries what was sent on to the next node, which may change it.
   const options: SegmentOptions = {
-    points: saved.length ? saved.map((p) => [Number(p.x), Number(p.y)] as [number, number]) : undefined,
-    labels: saved.length ? saved.map((p) => Number(p.label)) : undefined,
-    box: settings.box ?? undefined,
-    multimask: settings.multimask ?? true,
-    normalizeCoords: settings.coordinates !== 'relative',
-    threshold: numberSetting(settings.threshold, 0),
+    ...own,
+    points: own.points?.map(([x, y]) => [x, y] as [number, number]),
+    labels: own.labels?.slice(),
+    box: own.box?.slice() as SegmentOptions['box'],
   };
   // Points and labels travel together: new points from a message drop the saved labels.
   if (has(overrides, 'points')) {
@@ -123,22 +192,24 @@ export function requestOptions(settings: SegmentSettings, overrides: MessageOver
   return options;
 }
 
-export interface OutputChoice {
-  format: MaskFormat;
-  select: Selection;
+/** Which masks and in which form: the node's choice, or `msg.sam2`'s. */
+export function outputChoice(own: OutputChoice, overrides: MessageOverrides): OutputChoice {
+  return {
+    format: has(overrides, 'format') ? choose(overrides.format, FORMATS, 'msg.sam2.format', `Use one of ${FORMATS.join(', ')}`) : own.format,
+    select: has(overrides, 'select') ? choose(overrides.select, SELECTIONS, 'msg.sam2.select', 'Use best or all') : own.select,
+  };
 }
 
-/** Which masks and in which form, from the node's settings and `msg.sam2`. */
-export function outputChoice(settings: SegmentSettings, overrides: MessageOverrides): OutputChoice {
-  const format = has(overrides, 'format') ? overrides.format : settings.format || 'png';
-  if (!FORMATS.includes(format as MaskFormat)) {
-    throw new Sam2InputError(has(overrides, 'format') ? 'msg.sam2.format' : 'Format', `is ${JSON.stringify(format)}`, `Use one of ${FORMATS.join(', ')}`);
-  }
-  const select = has(overrides, 'select') ? overrides.select : settings.select || 'all';
-  if (!SELECTIONS.includes(select as Selection)) {
-    throw new Sam2InputError(has(overrides, 'select') ? 'msg.sam2.select' : 'Masks', `is ${JSON.stringify(select)}`, 'Use best or all');
-  }
-  return { format: format as MaskFormat, select: select as Selection };
+/** One message's requests and output choice, from the compiled settings and `msg.sam2`. */
+export function planMessage(compiled: CompiledSettings, sam2: unknown): MessagePlan {
+  const overrides = readOverrides(sam2);
+  const several = overrides.objects !== undefined;
+  return {
+    objects: perObject(overrides).map((own) => requestOptions(compiled.prompts, own)),
+    several,
+    choice: outputChoice(compiled.choice, overrides),
+    promptsField: several ? 'msg.sam2.objects' : 'msg.sam2',
+  };
 }
 
 export interface SegmentOutput {
@@ -150,31 +221,33 @@ export interface SegmentOutput {
   cutout?: Buffer;
 }
 
-/** Encodes the masks the user chose; `upright` is the full-size image, for overlays and cut-outs. */
+/** Whether the frame's pixels are needed for this node's output (overlay or cut-out). */
+export function drawsOnFrame(compiled: CompiledSettings): boolean {
+  return Boolean(compiled.overlay) || compiled.cutout;
+}
+
+/**
+ * Encodes the masks the user chose. `pixels` gives the frame decoded upright, once for every
+ * mask and object of the message; it is called only when an overlay or cut-out is wanted.
+ * Each mask's stats come from the result: they are not measured again.
+ */
 export async function buildOutput(
   result: SegmentResult,
-  settings: SegmentSettings,
+  compiled: CompiledSettings,
   choice: OutputChoice,
-  upright: () => Promise<Buffer>,
+  pixels: () => Promise<RawImage | Buffer>,
 ): Promise<SegmentOutput> {
   const chosen = choice.select === 'best' ? result.masks.slice(0, 1) : result.masks;
-  const image = settings.overlay || settings.cutout ? await upright() : undefined;
-  const overlay = settings.overlay
-    ? {
-        color: settings.overlayColor || undefined,
-        opacity: settings.overlayOpacity === undefined || settings.overlayOpacity === '' ? undefined : Number(settings.overlayOpacity),
-        outline: settings.overlayOutline === undefined || settings.overlayOutline === '' ? undefined : Number(settings.overlayOutline),
-        format: settings.overlayFormat === 'png' ? ('png' as const) : ('jpeg' as const),
-      }
-    : false;
+  const image = drawsOnFrame(compiled) ? await pixels() : undefined;
   const masks = await Promise.all(
     chosen.map((m) =>
       formatMask(m.mask, result.width, result.height, m.score, {
         format: choice.format,
-        tolerance: numberSetting(settings.tolerance, 1),
-        overlay,
-        cutout: Boolean(settings.cutout),
+        tolerance: compiled.tolerance,
+        overlay: compiled.overlay,
+        cutout: compiled.cutout,
         image,
+        stats: { area: m.area, bbox: m.bbox, centroid: m.centroid },
       }),
     ),
   );
@@ -187,4 +260,52 @@ export async function buildOutput(
     overlay: best.overlay,
     cutout: best.cutout,
   };
+}
+
+export interface Answered {
+  plan: MessagePlan;
+  results: SegmentResult[];
+  outputs: SegmentOutput[];
+  /** The image as it was found on the message. */
+  image: unknown;
+  modelId: string;
+  timeMs: number;
+  /** Frames dropped since the last message this node sent. */
+  dropped: number;
+}
+
+/** The outgoing message: the input message with the answer written where the next node looks. */
+export function writeMessage<M extends object>(msg: M, answered: Answered): M {
+  const { plan, results, outputs } = answered;
+  const out = msg as Record<string, unknown>;
+  const output = outputs[0];
+  const result = results[0];
+  out.image = answered.image;
+  out.payload = plan.several ? outputs.map((o) => o.payload) : output.payload;
+  out.masks = output.masks;
+  out.scores = output.scores;
+  if (output.overlay) out.overlay = output.overlay;
+  if (output.cutout) out.cutout = output.cutout;
+  if (plan.several) out.objects = outputs.map(({ logits: _logits, ...o }) => o);
+  const { maskInput: _sent, ...sentPrompts } = plan.objects[0];
+  out.sam2 = {
+    ...(plan.several ? { objects: plan.objects.map(({ maskInput: _m, ...p }) => p) } : sentPrompts),
+    modelId: plan.objects[0].modelId || answered.modelId,
+    width: result.width,
+    height: result.height,
+    logits: plan.several ? outputs.map((o) => o.logits) : output.logits,
+    timeMs: answered.timeMs,
+    ...(answered.dropped ? { dropped: answered.dropped } : {}),
+  };
+  return msg;
+}
+
+/** The status's words for a good answer. */
+export function outcomeText(answered: Pick<Answered, 'results' | 'plan' | 'timeMs'>): string {
+  const result = answered.results[0];
+  if (answered.plan.several) {
+    const best = Math.max(...answered.results.map((r) => r.masks[0]?.score ?? 0));
+    return `${answered.results.length} objects · best ${best.toFixed(2)} · ${answered.timeMs} ms`;
+  }
+  return `${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
 }

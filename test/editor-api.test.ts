@@ -100,7 +100,7 @@ function pngFromDataUrl(url: string): Buffer {
 function leftHalf(width: number, height: number, score: number): SegmentResult {
   const mask = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) mask.fill(1, y * width, y * width + Math.floor(width / 2));
-  return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height] }] };
+  return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height], centroid: [width / 4, height / 2] }] };
 }
 
 function timers(): number {
@@ -136,7 +136,7 @@ describe('editor API', function () {
 
   function deployEndpoint(id: string, url = sam2.url, token?: string): Sam2Client {
     const client = new Sam2Client({ url, token, retries: 0 });
-    runtime.nodes.set(id, { id, type: 'sam2-endpoint', client });
+    runtime.nodes.set(id, { id, type: 'sam2-endpoint', segmenter: client });
     return client;
   }
 

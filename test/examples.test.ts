@@ -125,7 +125,7 @@ describe('example flows, as imported', function () {
   }
 
   it('ships four examples, each using sam2-segment with its own endpoint pointed at the local server', () => {
-    const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json'));
+    const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json')).sort();
     assert.equal(titles.length, 4);
     const endpoints = titles.map((t) => JSON.parse(readFileSync(join(EXAMPLES_DIR, t), 'utf8')) as FlowNode[]).map((flow) => {
       assert.ok(flow.some((n) => n.type === 'sam2-segment'), 'each example uses sam2-segment');
@@ -135,9 +135,11 @@ describe('example flows, as imported', function () {
       for (const segment of flow.filter((n) => n.type === 'sam2-segment')) assert.equal(segment.endpoint, endpoint.id);
       return endpoint;
     });
-    // Own ids, so importing a second example raises no conflict in the editor; the same settings otherwise.
+    // Own ids, so importing a second example raises no conflict in the editor; own names, so the
+    // endpoint dropdown of a sam2-segment tells them apart; the same settings otherwise.
     assert.equal(new Set(endpoints.map((e) => e.id)).size, 4);
-    assert.equal(new Set(endpoints.map(({ id: _id, ...settings }) => JSON.stringify(settings))).size, 1);
+    assert.deepEqual(endpoints.map((e) => e.name), [1, 2, 3, 4].map((n) => `local SAM2 server, example ${n}`));
+    assert.equal(new Set(endpoints.map(({ id: _id, name: _name, ...settings }) => JSON.stringify(settings))).size, 1);
   });
 
   it('1: segments the saved photo by its point and writes the ball\'s mask to a PNG file', async () => {
@@ -157,25 +159,58 @@ describe('example flows, as imported', function () {
     assert.equal(sent.fields.point_coords, '[[256,259]]', 'the point set in the node reaches the API');
   });
 
-  it('2: keeps up with a camera faster than the endpoint, every frame answered or dropped with a reason', async () => {
+  it('at rest, no example sends anything: every inject waits for its button (none fires at deploy or repeats)', () => {
+    for (const title of readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json'))) {
+      const flow = JSON.parse(readFileSync(join(EXAMPLES_DIR, title), 'utf8')) as FlowNode[];
+      for (const inject of flow.filter((n) => n.type === 'inject')) {
+        assert.equal(inject.once, false, `${title}: "${inject.name}" does not fire at deploy`);
+        assert.ok(!inject.repeat && !inject.crontab, `${title}: "${inject.name}" does not repeat`);
+      }
+    }
+  });
+
+  it('2: the camera runs from one press of its inject to the next, and keeps up: every frame answered or dropped with a reason', async () => {
     const flow = readExample('2 Camera stream, latest frame wins');
     // A second per answer against five frames a second: frames must be dropped, whatever the machine.
     const slow = await startLocalServer({ faults: 'latency=1000' });
     try {
       await load(flow, slow);
-      await checkStream(flow);
+      await checkStream(flow, slow);
     } finally {
       await helper.unload();
       await slow.close();
     }
   });
 
-  async function checkStream(flow: FlowNode[]): Promise<void> {
+  /** Presses the camera's inject and resolves with the status its function node shows next. */
+  function press(flow: FlowNode[]): Promise<string> {
+    const camera = helper.getNode(named(flow, 'camera, 5 frames/s').id);
+    const status = new Promise<string>((resolve) => camera.once('call:status', (call: { args: Array<{ text: string }> }) => resolve(call.args[0].text)));
+    helper.getNode(named(flow, 'camera on / off').id).receive({});
+    return status;
+  }
+
+  /** Five frame periods: what "no frames" is measured over. */
+  const QUIET_MS = 1000;
+
+  async function checkStream(flow: FlowNode[], at: LocalServer): Promise<void> {
     const segment = helper.getNode(named(flow, 'the crate').id);
+    // Frames the camera sent, counted as it sends them (a frame's delivery to the next node comes later).
+    let frames = 0;
+    helper.getNode(named(flow, 'camera, 5 frames/s').id).on('call:send', () => frames++);
+    let delivered = 0;
+    helper.getNode(named(flow, 'read garden-1280x720.jpg').id).on('input', () => delivered++);
     let read = 0;
     const dropped: ExampleMsg[] = [];
     const masks: ExampleMsg[] = [];
     segment.on('input', () => read++);
+
+    // Deployed and left alone: no frame is read and nothing reaches the endpoint.
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    assert.equal(frames + delivered, 0, 'no frames before the inject is pressed');
+    assert.equal(at.requests.length, 0);
+
+    assert.match(await press(flow), /running/);
     await new Promise<void>((resolve) => {
       const enough = (): void => {
         if (masks.length >= 3 && dropped.length >= 1) resolve();
@@ -200,17 +235,29 @@ describe('example flows, as imported', function () {
       assert.ok(iou(mask, crate.mask) >= MIN_IOU, `each answer is the crate's mask (IoU ${iou(mask, crate.mask).toFixed(3)})`);
     }
     assert.ok(masks.some((m) => (m.sam2.dropped ?? 0) > 0), 'a mask says how many frames were dropped before it');
+
+    // The second press stops the camera: no frame after it.
+    assert.match(await press(flow), /stopped/);
+    const stoppedAt = frames;
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    assert.equal(frames, stoppedAt, 'no frames after the second press');
   }
 
-  it('3: segments a Frigate box as it is, and coco-ssd boxes converted from [x, y, w, h]', async () => {
+  it('3: segments a Frigate event by the box of its snapshot, and coco-ssd boxes converted from [x, y, w, h]', async () => {
     const flow = readExample('3 Box from a detector (Frigate, coco-ssd)');
     await load(flow);
     const debugId = named(flow, 'box, score, area per object').id;
 
+    // The event as Frigate publishes it: the object's box in the newest frame (after.box), and
+    // in the snapshot (after.snapshot.box), the frame a flow fetches and segments.
+    const event = JSON.parse(named(flow, 'Frigate event').payload as string) as { after: { box: number[]; frame_time: number; snapshot: { box: number[]; frame_time: number } } };
+    assert.notEqual(event.after.frame_time, event.after.snapshot.frame_time, 'the snapshot is another frame');
+    assert.notDeepEqual(event.after.box, event.after.snapshot.box, 'where the object moved since');
     let shown = nextInput(debugId);
     helper.getNode(named(flow, 'Frigate event').id).receive({});
     const frigate = await shown;
-    assert.deepEqual(frigate.sam2.box, [810, 130, 982, 302]);
+    assert.deepEqual(frigate.sam2.box, event.after.snapshot.box, 'the box that belongs to the image segmented');
+    assert.deepEqual(frigate.sam2.box, [810, 130, 982, 302], 'which is the ball\'s box in the photo standing in for the snapshot');
     assert.equal(server.requests.at(-1)!.fields.box, '[810,130,982,302]');
     const { mask: ballMask } = await pngMask(frigate.payload as Buffer);
     assert.ok(iou(ballMask, object(garden, 'ball').mask) >= MIN_IOU, 'the Frigate box gives the ball');

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { startLocalServer, type LocalServer } from '../local-server/server';
@@ -81,6 +82,34 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
     assert.ok(ours.every((n) => n.enabled && !n.err), JSON.stringify(ours));
   });
 
+  it('serves each dialog with its editor script bundled in, a plain script that registers the type with the documented defaults', async () => {
+    const registered: Record<string, { defaults: Record<string, { value: unknown }>; credentials?: Record<string, unknown> }> = {};
+    for (const type of ['sam2-endpoint', 'sam2-segment']) {
+      const res = await request(`${base}/nodes/node-red-contrib-sam2/${type}`, { headers: { accept: 'text/html' } });
+      assert.equal(res.statusCode, 200);
+      const html = await res.body.text();
+      assert.ok(html.includes(`<script type="text/html" data-template-name="${type}">`), `${type}: the dialog's template`);
+      assert.ok(html.includes(`<script type="text/html" data-help-name="${type}">`), `${type}: the help text`);
+      const scripts = [...html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+      assert.equal(scripts.length, 1, `${type}: one editor script`);
+      // What the editor page does with it: run it as a classic script (an import left in would not parse).
+      runInNewContext(scripts[0], {
+        RED: { nodes: { registerType: (name: string, definition: (typeof registered)[string]) => (registered[name] = definition) }, validators: { number: () => () => true } },
+      });
+    }
+    assert.deepEqual(Object.keys(registered).sort(), ['sam2-endpoint', 'sam2-segment']);
+    const value = (type: string, name: string) => registered[type].defaults[name]?.value;
+    assert.deepEqual(
+      ['service', 'modelId', 'timeout', 'concurrency', 'retries', 'efficient', 'maxResponseMB', 'maxInputMP'].map((name) => value('sam2-endpoint', name)),
+      ['community', 'facebook/sam2-hiera-large', 120, 2, 2, true, 1024, 50],
+    );
+    assert.deepEqual(Object.keys(registered['sam2-endpoint'].credentials ?? {}), ['token'], 'the token is a credential, kept out of the flow');
+    assert.deepEqual(
+      ['property', 'multimask', 'queue', 'queueLimit', 'format', 'threshold', 'overlayColor', 'overlayOpacity', 'overlayOutline'].map((name) => value('sam2-segment', name)),
+      ['payload', true, 'latest', 10, 'png', 0, '#ff3b30', 0.5, 2],
+    );
+  });
+
   it('segments an image end to end, and keeps the token out of the flow export and flows.json', async () => {
     const flow = [
       { id: 'tab', type: 'tab', label: 'test' },
@@ -147,9 +176,15 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
       pressed = await request(`${base}/inject/sam2-example-1-go`, { method: 'POST' });
     }
     assert.equal(pressed.statusCode, 200);
-    for (let i = 0; !existsSync(maskFile) && i < 200; i++) await new Promise((r) => setTimeout(r, 50));
+    // The file node creates the file before it writes to it: read it once it holds an image.
+    let written: sharp.Metadata | undefined;
+    for (let i = 0; !written && i < 200; i++) {
+      written = existsSync(maskFile) ? await sharp(maskFile).metadata().catch(() => undefined) : undefined;
+      if (!written) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(written, `no image in ${maskFile} after 10 s`);
     // The photo came from the installed package's examples folder, through SAM2_EXAMPLES_DIR.
-    const { width, height, channels } = await sharp(maskFile).metadata();
+    const { width, height, channels } = written;
     assert.deepEqual([width, height, channels], [1280, 720, 1]);
   });
 });

@@ -3,17 +3,10 @@
  * the local SAM2-compatible server: what a flow author sees at the end of a wire.
  */
 import assert from 'node:assert/strict';
-import helper from 'node-red-node-test-helper';
 import sharp from 'sharp';
-import endpointNode = require('../nodes/sam2-endpoint');
-import segmentNode = require('../nodes/sam2-segment');
 import { startLocalServer, type LocalServer } from '../local-server/server';
+import { helper, loadSegmentFlow, nextMessage as next } from './fixtures/flow';
 import { iou, makeScene, type Scene } from './fixtures/scenes';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const catchNode = require('@node-red/nodes/core/common/25-catch.js');
-
-helper.init(require.resolve('node-red'));
 
 const TOKEN = 'tok-7f3a9c-never-leak';
 
@@ -28,9 +21,8 @@ interface OutMsg {
 
 /** Resolves with the next message a helper node receives. */
 function nextMessage(id: string): Promise<OutMsg> {
-  return new Promise((resolve) => helper.getNode(id).once('input', (msg: OutMsg) => resolve(msg)));
+  return next<OutMsg>(id);
 }
-
 
 async function pngMask(png: Buffer): Promise<{ mask: Uint8Array; width: number; height: number; channels: number; values: Set<number> }> {
   const { channels } = await sharp(png).metadata();
@@ -55,20 +47,8 @@ describe('sam2-segment in a Node-RED flow', function () {
   after(() => server.close());
   afterEach(() => helper.unload());
 
-  function flow(segment: Record<string, unknown> = {}, endpoint: Record<string, unknown> = {}): object[] {
-    // Catch nodes only see errors from nodes on their own tab.
-    return [
-      { id: 'tab', type: 'tab', label: 'test' },
-      { id: 'ep', type: 'sam2-endpoint', service: 'custom', url: server.url, retries: 0, ...endpoint },
-      { id: 'seg', type: 'sam2-segment', z: 'tab', endpoint: 'ep', queue: 'queue', queueLimit: 10, wires: [['out']], ...segment },
-      { id: 'out', type: 'helper', z: 'tab' },
-      { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
-      { id: 'caught', type: 'helper', z: 'tab' },
-    ];
-  }
-
   async function load(segment: Record<string, unknown> = {}, endpoint: Record<string, unknown> = {}, token = TOKEN): Promise<void> {
-    await helper.load([endpointNode, segmentNode, catchNode], flow(segment, endpoint), { ep: { token } });
+    await loadSegmentFlow({ url: server.url, endpoint, segment: { queue: 'queue', queueLimit: 10, ...segment }, token });
   }
 
   it('turns an image into PNG masks at the image size, best first, with areas and scores', async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { Sam2InputError } from '../lib/errors';
-import { buildOutput, type SegmentSettings } from '../nodes/segment-message';
+import { buildOutput, compileSettings, type SegmentSettings } from '../nodes/segment-message';
 import type { SegmentResult } from '../lib/types';
 
 const W = 40;
@@ -16,7 +16,7 @@ const RECT = { x1: 10, y1: 10, x2: 30, y2: 20 };
 function result(): SegmentResult {
   const mask = new Uint8Array(W * H);
   for (let y = RECT.y1; y < RECT.y2; y++) mask.fill(1, y * W + RECT.x1, y * W + RECT.x2);
-  return { width: W, height: H, masks: [{ mask, score: 0.9, area: 200, bbox: [RECT.x1, RECT.y1, RECT.x2, RECT.y2] }] };
+  return { width: W, height: H, masks: [{ mask, score: 0.9, area: 200, bbox: [RECT.x1, RECT.y1, RECT.x2, RECT.y2], centroid: [(RECT.x1 + RECT.x2) / 2, (RECT.y1 + RECT.y2) / 2] }] };
 }
 
 describe('output settings from the node dialog', () => {
@@ -26,7 +26,7 @@ describe('output settings from the node dialog', () => {
   });
 
   async function overlayPixels(settings: SegmentSettings): Promise<Buffer> {
-    const output = await buildOutput(result(), { overlay: true, overlayFormat: 'png', overlayColor: '#00ff00', ...settings }, { format: 'png', select: 'best' }, async () => grey);
+    const output = await buildOutput(result(), compileSettings({ overlay: true, overlayFormat: 'png', overlayColor: '#00ff00', ...settings }), { format: 'png', select: 'best' }, async () => grey);
     return sharp(output.overlay!).raw().toBuffer();
   }
 

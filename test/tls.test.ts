@@ -9,18 +9,11 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import helper from 'node-red-node-test-helper';
-import endpointNode = require('../nodes/sam2-endpoint');
-import segmentNode = require('../nodes/sam2-segment');
 import { Sam2Client } from '../lib/client';
 import { Sam2NetworkError } from '../lib/errors';
 import { startLocalServer, type LocalServer } from '../local-server/server';
+import { helper, loadSegmentFlow, nextMessage } from './fixtures/flow';
 import { makeScene, type Scene } from './fixtures/scenes';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const catchNode = require('@node-red/nodes/core/common/25-catch.js');
-
-helper.init(require.resolve('node-red'));
 
 /** A private CA, and a certificate for 127.0.0.1 signed by it: `ca.pem`, `server.key`, `server.pem` in `dir`. */
 function makeCertificates(dir: string): void {
@@ -125,18 +118,11 @@ describe('a runner behind TLS with a private CA', function () {
 
   describe('through a sam2-endpoint in a flow', () => {
     async function load(endpoint: Record<string, unknown>): Promise<void> {
-      await helper.load([endpointNode, segmentNode, catchNode], [
-        { id: 'tab', type: 'tab', label: 'tls' },
-        { id: 'ep', type: 'sam2-endpoint', service: 'custom', url: server.url, retries: 0, ...endpoint },
-        { id: 'seg', type: 'sam2-segment', z: 'tab', endpoint: 'ep', wires: [['out']] },
-        { id: 'out', type: 'helper', z: 'tab' },
-        { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
-        { id: 'caught', type: 'helper', z: 'tab' },
-      ]);
+      await loadSegmentFlow({ url: server.url, endpoint });
     }
 
     function next(id: string): Promise<OutMsg> {
-      return new Promise((resolve) => helper.getNode(id).once('input', resolve));
+      return nextMessage<OutMsg>(id);
     }
 
     it('segments with the CA file set', async () => {

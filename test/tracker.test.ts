@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { Sam2InputError } from '../lib/errors';
-import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions } from '../lib/segmenter';
+import { maskStats } from '../lib/mask-stats';
+import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions, SlotSource } from '../lib/segmenter';
 import { Sam2Tracker, type TrackerFrame } from '../lib/tracker';
 import { LOW_RES_SIZE, type Sam2Mask, type SegmentResult } from '../lib/types';
 
@@ -42,7 +43,7 @@ function maskOf(shape: Shape): Sam2Mask {
   // Logits tagged with a number, so a test can tell which answer a later maskInput came from.
   const logits = new Float32Array(LOW_RES_SIZE * LOW_RES_SIZE).fill(++tag);
   const score = 'empty' in shape ? 0.1 : (shape.score ?? 0.9);
-  return { mask, score, area, bbox: area ? [x1, y1, x2, y2] : [0, 0, 0, 0], logits };
+  return { mask, score, area, bbox: area ? [x1, y1, x2, y2] : [0, 0, 0, 0], centroid: maskStats(mask, W, H).centroid, logits };
 }
 let tag = 0;
 
@@ -50,6 +51,8 @@ let tag = 0;
 class FakeSegmenter implements Segmenter {
   readonly modelId = 'fake';
   readonly load: SegmenterLoad = { active: 0, waiting: 0, max: 1 };
+  /** Always a free slot: the tracker takes none itself. */
+  readonly slots: SlotSource = { max: 1, tryTake: () => ({ release() {} }), whenFree: () => () => undefined };
   calls: SegmentOptions[][] = [];
   answered: Sam2Mask[][] = [];
   fail: Error | undefined;

@@ -5,14 +5,15 @@
  */
 import type { Node, NodeAPI } from '@node-red/registry';
 import sharp from 'sharp';
+import { FramePixels } from '../../lib/raw-image';
 import type { SegmentResult } from '../../lib/types';
 import { RouteError } from './http';
 
 export interface NodeEditorLink {
   /** Every frame the node reads. */
   frame(bytes: Buffer): void;
-  /** Every answer, with the frame it answers. */
-  answer(bytes: Buffer, result: SegmentResult): void;
+  /** Every answer, with the frame it answers (its pixels shared with the node's overlays when they were decoded). */
+  answer(frame: Buffer | FramePixels, result: SegmentResult): void;
   close(): void;
 }
 
@@ -62,7 +63,7 @@ export function attachEditor(RED: NodeAPI, node: Node, config: EditorConfig): No
   const color = parseColor(config.overlayColor) ?? parseColor(DEFAULT_PREVIEW_COLOR)!;
   let preview = config.preview === true;
   let closed = false;
-  let pending: { bytes: Buffer; result: SegmentResult } | undefined;
+  let pending: { frame: FramePixels; result: SegmentResult } | undefined;
   let timer: NodeJS.Timeout | undefined;
   let rendering = false;
   let lastSent = 0;
@@ -92,7 +93,7 @@ export function attachEditor(RED: NodeAPI, node: Node, config: EditorConfig): No
     if (!job || !preview || closed) return;
     rendering = true;
     lastSent = Date.now();
-    previewImage(job.bytes, job.result, color)
+    previewImage(job.frame, job.result, color)
       .then((image) => {
         if (preview && !closed) RED.comms.publish(topic, { enabled: true, ...image }, false);
       })
@@ -109,9 +110,9 @@ export function attachEditor(RED: NodeAPI, node: Node, config: EditorConfig): No
       // that nobody looks at. The dialog's JPEG is made when it asks, once per frame.
       state.last = { bytes };
     },
-    answer(bytes, result) {
+    answer(frame, result) {
       if (!preview || closed || result.masks.length === 0) return;
-      pending = { bytes, result };
+      pending = { frame: Buffer.isBuffer(frame) ? new FramePixels(frame) : frame, result };
       schedule();
     },
     close() {
@@ -151,12 +152,21 @@ export function thumbnailOf(frame: Frame): Promise<Thumbnail> {
 }
 
 /** The frame, small, with the best mask tinted over it, as a data URL. */
-async function previewImage(bytes: Buffer, result: SegmentResult, [r, g, b]: [number, number, number]) {
+async function previewImage(frame: FramePixels, result: SegmentResult, [r, g, b]: [number, number, number]) {
   const { width, height } = result;
   const scale = PREVIEW_LONG_SIDE / Math.max(width, height);
   const w = Math.max(1, Math.round(width * scale));
   const h = Math.max(1, Math.round(height * scale));
-  const rgb = await sharp(bytes).rotate().resize(w, h, { fit: 'fill' }).removeAlpha().raw().toBuffer();
+  // The node's overlays decoded the frame already: shrink those pixels. Otherwise a JPEG shrinks
+  // as it loads, far cheaper than a full decode for a 160-pixel picture.
+  let source: sharp.Sharp;
+  if (frame.decoded) {
+    const pixels = await frame.pixels();
+    source = sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: pixels.channels } });
+  } else {
+    source = sharp(frame.bytes).rotate();
+  }
+  const rgb = await source.resize(w, h, { fit: 'fill' }).removeAlpha().raw().toBuffer();
   const best = result.masks[0];
   const keep = 1 - PREVIEW_OPACITY;
   for (let y = 0; y < h; y++) {

@@ -4,7 +4,7 @@
  */
 import type { Node, NodeAPI } from '@node-red/registry';
 import type { EndpointSettings, Sam2EndpointNode } from '../endpoint-settings';
-import type { SegmentOptions } from '../../lib/client';
+import type { SegmentOptions } from '../../lib/segmenter';
 import { Sam2ApiError, Sam2DecodeError, Sam2InputError, Sam2NetworkError } from '../../lib/errors';
 import { maskToPng } from '../../lib/mask-png';
 import type { SegmentResult } from '../../lib/types';
@@ -54,7 +54,7 @@ export function registerEditorRoutes(RED: NodeAPI): void {
       const endpoint = RED.nodes.getNode(body.endpoint) as Sam2EndpointNode | null;
       if (!endpoint) throw new RouteError(409, 'The endpoint is not deployed yet: deploy it, then try again');
       if (endpoint.type !== 'sam2-endpoint') throw new RouteError(400, `Node ${body.endpoint} is not a sam2-endpoint`);
-      if (!endpoint.client) throw new RouteError(409, `The endpoint's settings are not usable: ${endpoint.problem}`);
+      if (!endpoint.segmenter) throw new RouteError(409, `The endpoint's settings are not usable: ${endpoint.problem}`);
       const opened = body.image !== undefined && body.image !== null && body.image !== '';
       let image: unknown = body.image;
       if (!opened) {
@@ -79,7 +79,7 @@ export function registerEditorRoutes(RED: NodeAPI): void {
       const started = Date.now();
       let result: SegmentResult;
       try {
-        result = await endpoint.client.segment(image, prompts, {
+        result = await endpoint.segmenter.segment(image, prompts, {
           signal: abort.signal,
           imageField: opened ? 'the opened image' : 'the last frame',
           promptsField: 'prompts',

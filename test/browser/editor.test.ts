@@ -46,7 +46,13 @@ declare const window: {
   };
 };
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's Chromium, or any Chromium or Chrome binary named by SAM2_CHROMIUM. */
+const CHROMIUM = process.env.SAM2_CHROMIUM || '/usr/bin/chromium';
+/**
+ * Without Chromium these tests are skipped with the command that installs it, so `npm test`
+ * passes on a machine set up as README says; CI sets SAM2_REQUIRE_BROWSER=1 to fail instead.
+ */
+const NO_CHROMIUM = `${CHROMIUM} is missing, so the editor's browser tests are skipped. To run them, install Chromium (Debian, Raspberry Pi OS: sudo apt-get install chromium) or set SAM2_CHROMIUM to a Chromium or Chrome binary; see test/browser/README.md`;
 const SHOTS = join(PACKAGE_ROOT, 'test-results', 'screenshots');
 
 interface SavedNode {
@@ -146,7 +152,11 @@ describe('the editor in Chromium', function () {
   }
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (see test/browser/README.md)`);
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.SAM2_REQUIRE_BROWSER === '1') throw new Error(`SAM2_REQUIRE_BROWSER=1 and ${NO_CHROMIUM}`);
+      process.stdout.write(`\n  Skipped: ${NO_CHROMIUM}\n\n`);
+      this.skip();
+    }
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), 'sam2-editor-'));
@@ -508,6 +518,13 @@ describe('the editor in Chromium', function () {
     assert.deepEqual(imported.filter((n) => !n.valid), [], 'every imported node is valid as it comes');
     assert.deepEqual(imported.filter((n) => n.type === 'sam2-endpoint').map((n) => n.id).sort(), ['sam2-example-1-endpoint', 'sam2-example-3-endpoint']);
     assert.equal(await page.locator('.red-ui-notification', { hasText: 'already exist' }).count(), 0, 'no import conflict');
+    // Side by side, their endpoints are told apart in a sam2-segment's dropdown by name.
+    await openDialog('sam2-example-3-segment');
+    const options = (await page.locator('#node-input-endpoint option').allInnerTexts()).map((t) => t.trim());
+    assert.ok(options.includes('local SAM2 server, example 1') && options.includes('local SAM2 server, example 3'), JSON.stringify(options));
+    assert.equal(new Set(options).size, options.length, `every endpoint has a name of its own: ${JSON.stringify(options)}`);
+    await page.click('#node-dialog-cancel');
+    await page.waitForSelector('#node-dialog-cancel', { state: 'detached' });
     await deploy();
     const saved = await savedFlows();
     assert.ok(saved.some((n) => n.id === 'sam2-example-3-segment' && n.type === 'sam2-segment'), 'the runtime has the imported flows');
