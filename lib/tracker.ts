@@ -37,6 +37,7 @@
  * the order called; a failed update (a network error, bad input) changes nothing.
  */
 import sharp from 'sharp';
+import { SEGMENT_DEFAULTS } from './defaults';
 import { boxIou, containment, growBox, intersection, scaleBox, touchesFrame, type Box } from './box-geometry';
 import { Sam2InputError } from './errors';
 import { imageBytes } from './image-input';
@@ -167,10 +168,10 @@ export class Sam2Tracker {
     readonly segmenter: Segmenter,
     options: TrackerOptions = {},
   ) {
-    this.margin = option(options.margin, 0.5, 'margin', 0);
+    this.margin = option(options.margin, SEGMENT_DEFAULTS.trackMargin, 'margin', 0);
     this.minMargin = option(options.minMargin, 0.08, 'minMargin', 0);
-    this.minScore = option(options.minScore, 0.5, 'minScore', 0);
-    this.maxLost = option(options.maxLost, 5, 'maxLost', 0, true);
+    this.minScore = option(options.minScore, SEGMENT_DEFAULTS.trackMinScore, 'minScore', 0);
+    this.maxLost = option(options.maxLost, SEGMENT_DEFAULTS.trackMaxLost, 'maxLost', 0, true);
     this.maxAreaRatio = option(options.maxAreaRatio, 2.5, 'maxAreaRatio', 1);
     this.request = { ...(options.request ?? {}) };
   }

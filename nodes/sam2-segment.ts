@@ -18,8 +18,10 @@ import { attachEditor } from './admin/frame-link';
 import { registerEditorRoutes } from './admin/routes';
 import type { Sam2EndpointNode } from './endpoint-settings';
 import { buildOutput, compileSettings, outcomeText, planMessage, writeMessage, type CompiledSettings, type SegmentSettings } from './segment-message';
+import { Sam2Tracker } from '../lib/tracker';
+import { compileTracking, trackObjects, trackStatus, wantsReset, writeTrackedMessage, type TrackSettings } from './track-message';
 
-interface SegmentConfig extends NodeDef, SegmentSettings {
+interface SegmentConfig extends NodeDef, SegmentSettings, TrackSettings {
   endpoint: string;
   /** Message property holding the image, `payload` by default. */
   property?: string;
@@ -67,8 +69,10 @@ export = function register(RED: NodeAPI): void {
     // The saved settings, checked once: a bad one is reported now and on each message.
     let compiled: CompiledSettings | undefined;
     let settingsProblem: Error | undefined;
+    let tracking: ReturnType<typeof compileTracking>;
     try {
       compiled = compileSettings(config);
+      tracking = compileTracking(config);
     } catch (err) {
       settingsProblem = err as Error;
     }
@@ -82,6 +86,8 @@ export = function register(RED: NodeAPI): void {
     };
 
     const segmenter = endpoint?.segmenter;
+    // "Track across frames": one tracker for the node's stream, frames in the order they are segmented.
+    const tracker = segmenter && tracking ? new Sam2Tracker(segmenter, tracking) : undefined;
     const queue = new FrameQueue<Job>({
       policy: config.queue || SEGMENT_DEFAULTS.queue,
       limit: queueLimit,
@@ -108,7 +114,7 @@ export = function register(RED: NodeAPI): void {
       try {
         if (!endpoint) throw new Error('sam2-segment has no sam2-endpoint: open the node and choose or add one');
         if (!segmenter) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
-        if (!compiled) throw settingsProblem as Error;
+        if (!compiled || settingsProblem) throw settingsProblem as Error;
         const plan = planMessage(compiled, msg.sam2);
         const field = `msg.${property}`;
         const image = RED.util.getMessageProperty(msg, property);
@@ -122,6 +128,16 @@ export = function register(RED: NodeAPI): void {
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
             node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
         };
+        if (tracker) {
+          if (wantsReset(msg.sam2)) tracker.reset();
+          const tracked = await tracker.update(bytes, { ...call, objects: trackObjects(plan, msg.sam2, tracker) });
+          if (closing.signal.aborted) return done();
+          const out = await writeTrackedMessage(msg, tracked, compiled, plan.choice, { image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent });
+          droppedSinceSent = 0;
+          lastOutcome = trackStatus(tracked);
+          send(config.dropOutput ? [out, null] : out);
+          return done();
+        }
         const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
         // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.
         const frame = new FramePixels(bytes);

@@ -34,6 +34,10 @@ export interface SegmentNode extends PreviewNode {
   overlayOutline: number | string;
   overlayFormat: string;
   cutout: boolean;
+  track: boolean;
+  trackMargin: number | string;
+  trackMinScore: number | string;
+  trackMaxLost: number | string;
   /** 2 with the output for dropped messages, else 1. */
   outputs: number;
 }
@@ -77,6 +81,10 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
     overlayOutline: { value: SEGMENT_DEFAULTS.overlayOutline, validate: whole(0) },
     overlayFormat: { value: SEGMENT_DEFAULTS.overlayFormat },
     cutout: { value: false },
+    track: { value: false },
+    trackMargin: { value: SEGMENT_DEFAULTS.trackMargin, validate: between(0, 100) },
+    trackMinScore: { value: SEGMENT_DEFAULTS.trackMinScore, validate: between(0, 1) },
+    trackMaxLost: { value: SEGMENT_DEFAULTS.trackMaxLost, validate: whole(0) },
     preview: { value: false },
     outputs: { value: 1 },
   },
