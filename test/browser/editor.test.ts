@@ -435,6 +435,11 @@ describe('the editor in Chromium', function () {
     await page.selectOption('#node-input-queue', 'queue');
     assert.equal(await page.locator('#sam2-segment-row-queueLimit').isVisible(), true);
     await page.check('#node-input-dropOutput');
+    assert.equal(await page.locator('#sam2-segment-row-track').isVisible(), false, 'tracking settings only with tracking on');
+    await page.check('#node-input-track');
+    assert.equal(await page.locator('#sam2-segment-row-track').isVisible(), true);
+    assert.equal(await page.locator('#node-input-trackMaxLost').getAttribute('placeholder'), '5', 'the default shown');
+    await page.fill('#node-input-trackMargin', '0.3');
     await screenshot('dialog-frames-tab');
     await page.click('#node-dialog-ok');
     await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
@@ -442,6 +447,7 @@ describe('the editor in Chromium', function () {
     await deploy();
     const seg = (await savedFlows()).find((n) => n.id === segId)! as SavedNode & Record<string, unknown>;
     assert.deepEqual([seg.format, seg.overlay, seg.overlayOutline, seg.queue, seg.dropOutput, seg.outputs], ['rle', true, '4', 'queue', true, 2]);
+    assert.deepEqual([seg.track, seg.trackMargin], [true, '0.3']);
   });
 
   it('turns the live preview on with the node\'s button and draws it under the node', async () => {
