@@ -132,6 +132,9 @@ export = function register(RED: NodeAPI): void {
           if (wantsReset(msg.sam2)) tracker.reset();
           const tracked = await tracker.update(bytes, { ...call, objects: trackObjects(plan, msg.sam2, tracker) });
           if (closing.signal.aborted) return done();
+          // The live preview shows the first tracked object.
+          const following = tracked.tracks.filter((t) => t.state === 'tracking');
+          editor.answer(bytes, { width: tracked.width, height: tracked.height, masks: following.map(({ mask, score, area, bbox, centroid }) => ({ mask, score, area, bbox, centroid })) });
           const out = await writeTrackedMessage(msg, tracked, compiled, plan.choice, { image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent });
           droppedSinceSent = 0;
           lastOutcome = trackStatus(tracked);

@@ -498,7 +498,7 @@ describe('the editor in Chromium', function () {
     assert.equal(await page.evaluate(() => window.RED.nodes.node('hand-seg')?.valid), true);
   });
 
-  it('lists the four examples under Import, and imports two of them side by side with every node valid', async () => {
+  it('lists the five examples under Import, and imports two of them side by side with every node valid', async () => {
     const examples = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
     const entry = (text: string) => examples.locator('.red-ui-treeList-label-text', { hasText: text });
     for (const title of ['1 Segment a saved photo by a point', '3 Box from a detector (Frigate, coco-ssd)']) {
@@ -506,7 +506,7 @@ describe('the editor in Chromium', function () {
       await page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples');
       await entry('node-red-contrib-sam2').click();
       await entry(title).waitFor();
-      assert.equal(await examples.locator('.red-ui-treeList-label-text', { hasText: /^\d / }).count(), 4);
+      assert.equal(await examples.locator('.red-ui-treeList-label-text', { hasText: /^\d / }).count(), 5);
       await entry(title).click();
       await screenshot(`import-example-${title[0]}`);
       await page.click('#red-ui-clipboard-dialog-ok');
