@@ -5,6 +5,8 @@
  * text or HTML). Users need the server's own words, so we dig them out of whichever it is.
  */
 
+import type { ErrorBodyKind } from './errors';
+
 const MAX_DETAIL_CHARS = 500;
 
 function fromValidationList(list: unknown[]): string {
@@ -58,4 +60,23 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Which shape an error body has: one of the SAM2 API's own (runner, gateway, Studio) or what else. */
+export function errorBodyKind(body: string): ErrorBodyKind {
+  const text = body.trim();
+  if (!text) return 'empty';
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return /^<|<html[\s>]/i.test(text) ? 'html' : 'text';
+  }
+  if (json && typeof json === 'object' && !Array.isArray(json)) {
+    const { detail, error, errors } = json as Record<string, unknown>;
+    if (typeof detail === 'string' || Array.isArray(detail) || (detail && typeof detail === 'object' && 'msg' in detail)) return 'runner';
+    if (error && typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string') return 'gateway';
+    if (Array.isArray(errors) && errors.every((e) => typeof e === 'string')) return 'studio';
+  }
+  return 'json';
 }

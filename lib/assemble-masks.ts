@@ -4,6 +4,7 @@
  * size, best first, each measured once here so that no encoder has to measure it again.
  */
 import { maskFromLogits } from './bilinear';
+import { byScore } from './mask-order';
 import { Sam2ApiError } from './errors';
 import { maskStats } from './mask-stats';
 import { LOW_RES_SIZE, type Sam2Mask, type SegmentResult } from './types';
@@ -26,13 +27,8 @@ export interface AssembleOptions {
   returnLogits: boolean;
 }
 
-/** Best score first; a NaN score (a broken model or answer) sorts last, never first. */
-export function byScore(a: { score: number }, b: { score: number }): number {
-  const an = Number.isNaN(a.score);
-  const bn = Number.isNaN(b.score);
-  if (an || bn) return an === bn ? 0 : an ? 1 : -1;
-  return b.score - a.score;
-}
+/** Best score first, NaN last (lib/mask-order.ts); exported here too for the backends that import it from here. */
+export { byScore };
 
 export function assembleMasks(answer: ModelAnswer, how: AssembleOptions): Omit<SegmentResult, 'transfer' | 'timing'> {
   const { width, height, threshold } = how;

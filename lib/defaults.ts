@@ -25,6 +25,12 @@ export const ENDPOINT_DEFAULTS = {
   maxResponseMB: 1024,
   /** Largest image accepted, megapixels (of 1,000,000). */
   maxInputMP: 50,
+  /** Service `local` (a model on this machine): which onnxruntime; `auto` takes onnxruntime-node, else onnxruntime-web. */
+  runtime: 'auto',
+  /** CPU threads for one model run; 0: every core. */
+  threads: 0,
+  /** Encoded frames kept for later prompts on the same frame, about 16 MiB each. */
+  cacheSize: 4,
 } as const;
 
 /** A sam2-segment's settings when the flow leaves them out. */
@@ -34,13 +40,22 @@ export const SEGMENT_DEFAULTS = {
   coordinates: 'pixels',
   queue: 'latest',
   queueLimit: 10,
+  /** Most entries in msg.sam2.objects: each is a request whose answer is held until the last ends. */
+  maxObjects: 100,
   select: 'all',
   format: 'png',
   /** Polygon simplification, pixels. */
   tolerance: 1,
   /** Logit above which a pixel is foreground: SAM2's own. */
   threshold: 0,
-  overlayColor: '#ff3b30',
+  /**
+   * Magenta: red and blue with no green, a hue no part of the spectrum has, so it is rare in
+   * what cameras see (foliage, sky and water, skin, wood and brick, red and orange things,
+   * grey roads and walls) and stands apart from each. A red tint vanished on the demo's own
+   * red ball; cyan or blue would on sky, water and pools. The outline (lib/overlay.ts) is
+   * dark and light, so the mask shows even on a magenta object.
+   */
+  overlayColor: '#ff00ff',
   overlayOpacity: 0.5,
   overlayOutline: 2,
   overlayFormat: 'jpeg',
@@ -50,4 +65,14 @@ export const SEGMENT_DEFAULTS = {
   trackMinScore: 0.5,
   /** ...and a lost track ends after this many frames. */
   trackMaxLost: 5,
+  /**
+   * The live preview under the node in the editor (off until its button is pressed): its long
+   * side in pixels, and at most one every `previewIntervalMs`, the latest answer winning.
+   * 160 px is a node's width and about 5 KB of JPEG; twice a second keeps a camera at 10 fps
+   * from filling the editor's websocket.
+   */
+  previewSize: 160,
+  previewMinSize: 32,
+  previewMaxSize: 640,
+  previewIntervalMs: 500,
 } as const;

@@ -14,16 +14,31 @@ export class Sam2InputError extends Error {
   }
 }
 
+/**
+ * What an error answer's body was: one of the SAM2 API's own shapes (shared API.md: the
+ * runner's `detail`, the gateway's `error.message`, Studio's `errors`), something else, or a
+ * redirect. Who relays an answer to someone else (the editor's Test connection) relays the
+ * words of the SAM2 shapes only.
+ */
+export type ErrorBodyKind = 'runner' | 'gateway' | 'studio' | 'json' | 'html' | 'text' | 'empty' | 'compressed' | 'redirect';
+
 /** A non-2xx answer (or a 200 that carries no masks). `detail` is the server's message. */
 export class Sam2ApiError extends Error {
   readonly code = 'SAM2_API';
+  /** Absent for a message of this package's own (e.g. a 200 without masks). */
+  readonly body?: ErrorBodyKind;
+  /** Where a redirect points (no user:password part). */
+  readonly location?: string;
   constructor(
     readonly status: number,
     readonly detail: string,
     readonly retryAfterMs?: number,
+    answer: { body?: ErrorBodyKind; location?: string } = {},
   ) {
     super(status ? `SAM2 API answered ${status}: ${detail}` : `SAM2 API: ${detail}`);
     this.name = 'Sam2ApiError';
+    if (answer.body) this.body = answer.body;
+    if (answer.location) this.location = answer.location;
   }
 }
 

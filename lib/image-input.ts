@@ -2,9 +2,15 @@
  * Turns whatever a flow hands us into an image the API can read, and refuses bad input
  * before it costs a request: messages arrive from cameras, files, MQTT and websockets, so the
  * same JPEG can be a Buffer, base64 text, a data URL or a Buffer flattened by JSON.
+ *
+ * What goes up is always an 8-bit RGB(A) JPEG or PNG without metadata: the runner converts
+ * whatever it gets to RGB with PIL, which turns a 16-bit greyscale PNG white (it clips the
+ * 16-bit values into 8 bits), and EXIF would carry a camera's GPS position off the machine.
  */
 import sharp from 'sharp';
 import { Sam2InputError } from './errors';
+import { stripJpeg, stripPng } from './strip-metadata';
+import { rasteriseVector, vectorKind } from './vector-image';
 import { ENDPOINT_DEFAULTS } from './defaults';
 import { MODEL_INPUT_SIZE } from './types';
 
@@ -84,6 +90,18 @@ export interface PrepareOptions {
   efficient?: boolean;
   /** Where the bytes came from, for errors. */
   field?: string;
+  /** Accept SVG, drawn at a bounded cost (vector-image.ts); refused by default. */
+  allowVector?: boolean;
+}
+
+const VECTOR_FIX = 'Send a camera frame as JPEG or PNG; to accept SVG, tick "Allow vector images" on the sam2-endpoint node (allowVector)';
+
+/** Refuses vector images (and markup, SVGZ, PDF) by their first bytes, before an image library lays them out. */
+function refuseVector(bytes: Buffer, field: string): void {
+  const vector = vectorKind(bytes);
+  if (!vector) return;
+  const what = vector === 'svgz' ? 'gzip-compressed data (an SVGZ vector image?)' : vector === 'pdf' ? 'a PDF document' : 'a vector image or other markup (SVG/XML)';
+  throw new Sam2InputError(field, `is ${what}, not a camera frame`, vector === 'svg' ? VECTOR_FIX : 'Send a JPEG or PNG');
 }
 
 /** What the header says, checked: the image is readable and within the pixel limit. */
@@ -97,6 +115,10 @@ export interface ImageHeader {
   /** The image as users see it (EXIF orientation applied). */
   width: number;
   height: number;
+  /** sharp's words for the pixels: `uchar` is 8-bit; `srgb`, `b-w`, `cmyk`...; channels with alpha. */
+  depth?: string;
+  space?: string;
+  channels?: number;
 }
 
 /**
@@ -106,6 +128,7 @@ export interface ImageHeader {
 export async function readImageHeader(bytes: Buffer, options: { maxInputPixels?: number; field?: string } = {}): Promise<ImageHeader> {
   const field = options.field ?? 'image';
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  refuseVector(bytes, field);
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -113,6 +136,7 @@ export async function readImageHeader(bytes: Buffer, options: { maxInputPixels?:
     throw new Sam2InputError(field, `is ${bytes.length} bytes that are not an image (no known image header)`, 'Send JPEG, PNG, WebP, GIF, TIFF or AVIF bytes');
   }
   const { width: storedWidth, height: storedHeight, format } = meta;
+  if (format === 'svg' || format === 'pdf') throw new Sam2InputError(field, `is a ${format} vector image, not a camera frame`, VECTOR_FIX);
   if (!storedWidth || !storedHeight) throw new Sam2InputError(field, `is a ${format ?? 'file'} with no pixel size`, 'Send a still image with a width and height');
   if (storedWidth * storedHeight > maxPixels) {
     throw new Sam2InputError(
@@ -129,6 +153,9 @@ export async function readImageHeader(bytes: Buffer, options: { maxInputPixels?:
     orientation,
     width: orientation >= 5 ? storedHeight : storedWidth,
     height: orientation >= 5 ? storedWidth : storedHeight,
+    depth: meta.depth,
+    space: meta.space,
+    channels: meta.channels,
   };
 }
 
@@ -144,7 +171,10 @@ export function damagedImageError(field: string, format: string | undefined, err
 export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}): Promise<PreparedImage> {
   const field = options.field ?? 'image';
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-  const { format, orientation, width, height } = await readImageHeader(bytes, { maxInputPixels: maxPixels, field });
+  // An allowed SVG is drawn once; from here on it is a PNG like any other.
+  if (options.allowVector && vectorKind(bytes) === 'svg') bytes = await rasteriseVector(bytes, maxPixels, field);
+  const header = await readImageHeader(bytes, { maxInputPixels: maxPixels, field });
+  const { format, orientation, width, height } = header;
   try {
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels }).resize(16, 16, { fit: 'fill' }).raw().toBuffer();
   } catch (err) {
@@ -160,18 +190,27 @@ export async function prepareImage(bytes: Buffer, options: PrepareOptions = {}):
     const upload = await encodeLike(format, upright().resize(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, { fit: 'fill', kernel: sharp.kernel.linear }));
     return { upload, contentType, width, height, uploadWidth: MODEL_INPUT_SIZE, uploadHeight: MODEL_INPUT_SIZE };
   }
-  const untouched = orientation === 1 && (format === 'jpeg' || format === 'png');
-  const upload = untouched ? bytes : await encodeLike(format, upright());
+  // 8-bit RGB(A) JPEG and PNG lose only their metadata, pixels untouched; the rest is redrawn upright in 8-bit sRGB.
+  const plain = orientation === 1 && header.depth === 'uchar' && header.space === 'srgb' && (format === 'jpeg' ? header.channels === 3 : format === 'png' && (header.channels === 3 || header.channels === 4));
+  const stripped = plain ? (format === 'jpeg' ? stripJpeg(bytes) : stripPng(bytes)) : undefined;
+  const upload = stripped ?? (await encodeLike(format, upright()));
   return { upload, contentType, width, height, uploadWidth: width, uploadHeight: height };
 }
 
 /** The image as users see it: turned upright when its EXIF orientation says so, else the bytes as they are. */
 export async function uprightImage(bytes: Buffer): Promise<Buffer> {
+  // An SVG that passed prepareImage (allowVector) is drawn the same bounded way again, never here.
+  if (vectorKind(bytes) === 'svg') return rasteriseVector(bytes, DEFAULT_MAX_INPUT_PIXELS, 'image');
   const { orientation, format } = await sharp(bytes).metadata();
   return (orientation ?? 1) > 1 ? encodeLike(format, sharp(bytes).rotate()) : bytes;
 }
 
-/** JPEG stays JPEG; everything else goes up as PNG, which the gateway reads and loses nothing. */
+/**
+ * JPEG stays JPEG; everything else goes up as PNG, which the gateway reads and loses nothing.
+ * Always 8-bit sRGB (16-bit, greyscale and CMYK are converted), and sharp writes no metadata
+ * unless asked to.
+ */
 function encodeLike(format: string | undefined, pipeline: sharp.Sharp): Promise<Buffer> {
-  return (format === 'jpeg' ? pipeline.jpeg({ quality: 92 }) : pipeline.png({ compressionLevel: 1 })).toBuffer();
+  const srgb = pipeline.toColourspace('srgb');
+  return (format === 'jpeg' ? srgb.jpeg({ quality: 92 }) : srgb.png({ compressionLevel: 1 })).toBuffer();
 }

@@ -6,14 +6,28 @@
 import sharp from 'sharp';
 import { Sam2InputError } from './errors';
 import { checkMaskSize, maskStats, type MaskStats } from './mask-stats';
+import { SEGMENT_DEFAULTS } from './defaults';
 import { decodeUpright, isRawImage, rgbOnWhite, type RawImage } from './raw-image';
 
+/**
+ * The outline's two lines: dark on the mask's edge, light just inside it. Whatever the object
+ * and whatever is around it, one of the two stands out from both: the dark one from a cyan
+ * object or a white wall, the light one from a red ball or a black car. (An outline in the
+ * tint's own colour vanished on objects of that colour.)
+ */
+export const OUTLINE_DARK: readonly [number, number, number] = [0, 0, 0];
+export const OUTLINE_LIGHT: readonly [number, number, number] = [255, 255, 255];
+
 export interface OverlayOptions {
-  /** `#rrggbb`; default `#ff3b30`, a red that stands out on most photos. */
+  /** `#rrggbb`; default `SEGMENT_DEFAULTS.overlayColor`, a magenta (see lib/defaults.ts). */
   color?: string;
   /** Of the tint, 0 (none) to 1 (solid); default 0.5. */
   opacity?: number;
-  /** Width in pixels of a solid line just inside the mask's edge; 0 for none; default 2. */
+  /**
+   * Width in pixels of the outline just inside the mask's edge, 0 for none, default 2: its outer
+   * half (rounded up) dark, the rest light. A 1-pixel outline is dark over light pixels and
+   * light over dark ones.
+   */
   outline?: number;
   /** Default `jpeg`. */
   format?: 'jpeg' | 'png';
@@ -34,25 +48,25 @@ const PNG_OPTIONS = { compressionLevel: 3, adaptiveFiltering: false } as const;
 
 /** Every option checked before any pixel is read, with the node's own names for them. */
 export function overlaySettings(options: OverlayOptions = {}): OverlaySettings {
-  const color = options.color ?? '#ff3b30';
+  const color = options.color ?? SEGMENT_DEFAULTS.overlayColor;
   const hex = typeof color === 'string' ? /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color) : null;
-  if (!hex) throw new Sam2InputError('overlayColor', `must be a colour like #ff3b30, got ${JSON.stringify(color)}`, 'Use # and six hex digits: red, green, blue');
-  const opacity = options.opacity ?? 0.5;
+  if (!hex) throw new Sam2InputError('overlayColor', `must be a colour like ${SEGMENT_DEFAULTS.overlayColor}, got ${JSON.stringify(color)}`, 'Use # and six hex digits: red, green, blue');
+  const opacity = options.opacity ?? SEGMENT_DEFAULTS.overlayOpacity;
   if (typeof opacity !== 'number' || !(opacity >= 0 && opacity <= 1)) {
     throw new Sam2InputError('overlayOpacity', `must be a number from 0 to 1, got ${String(opacity)}`, 'Use e.g. 0.5 for a half-transparent tint, 0 for an outline alone');
   }
-  const outline = options.outline ?? 2;
+  const outline = options.outline ?? SEGMENT_DEFAULTS.overlayOutline;
   if (!Number.isInteger(outline) || outline < 0) {
     throw new Sam2InputError('overlayOutline', `must be a whole number of pixels, 0 or more, got ${String(outline)}`, 'Use e.g. 2, or 0 for no outline');
   }
-  const format = options.format ?? 'jpeg';
+  const format = options.format ?? SEGMENT_DEFAULTS.overlayFormat;
   if (format !== 'jpeg' && format !== 'png') throw new Sam2InputError('overlayFormat', `must be jpeg or png, got ${JSON.stringify(format)}`, 'Use jpeg for small files, png for exact pixels');
   return { rgb: [parseInt(hex[1], 16), parseInt(hex[2], 16), parseInt(hex[3], 16)], opacity, outline, format };
 }
 
 /**
  * The image with the mask tinted: each masked pixel moves `opacity` of the way to the
- * colour, and the outline is the colour itself. Transparent parts of the image are shown
+ * colour, and the outline is dark and light (OUTLINE_DARK, OUTLINE_LIGHT). Transparent parts of the image are shown
  * on white, as a JPEG has no alpha.
  *
  * Blending the decoded pixels here and encoding once was measured against compositing a
@@ -123,8 +137,11 @@ function checkImageSize(imageWidth: number | undefined, imageHeight: number | un
   }
 }
 
-/** Blends the masked pixels of `rgb` (3 bytes a pixel) towards the colour, in place, within the mask's box. */
-function tint(
+/**
+ * Blends the masked pixels of `rgb` (3 bytes a pixel) towards the colour, in place, within the
+ * mask's box, and draws the outline over them.
+ */
+export function tint(
   rgb: Buffer,
   mask: Uint8Array,
   width: number,
@@ -135,7 +152,10 @@ function tint(
 ): void {
   const [x1, y1, x2, y2] = bbox;
   const w = x2 - x1;
-  const line = outline > 0 ? outlineInBox(mask, width, bbox, outline) : null;
+  const edge = outline > 0 ? edgesInBox(mask, width, bbox) : null;
+  const line = edge ? dilateInBox(edge, mask, width, bbox, outline) : null;
+  // The dark half of a double line; a single line picks its shade per pixel below.
+  const dark = edge && outline > 1 ? dilateInBox(edge, mask, width, bbox, Math.ceil(outline / 2)) : null;
   // Weights out of 256 keep the blend in integers; opacity 1 gives the colour exactly.
   const k = Math.round(opacity * 256);
   const keep = 256 - k;
@@ -145,9 +165,12 @@ function tint(
       if (!mask[i]) continue;
       const p = i * 3;
       if (line !== null && line[j]) {
-        rgb[p] = r;
-        rgb[p + 1] = g;
-        rgb[p + 2] = b;
+        // Rec. 601 luma of the photo's pixel, out of 255 x 1000.
+        const isDark = dark !== null ? dark[j] === 1 : rgb[p] * 299 + rgb[p + 1] * 587 + rgb[p + 2] * 114 >= 128_000;
+        const shade = isDark ? OUTLINE_DARK : OUTLINE_LIGHT;
+        rgb[p] = shade[0];
+        rgb[p + 1] = shade[1];
+        rgb[p + 2] = shade[2];
       } else {
         rgb[p] = (rgb[p] * keep + tr) >> 8;
         rgb[p + 1] = (rgb[p + 1] * keep + tg) >> 8;
@@ -158,14 +181,13 @@ function tint(
 }
 
 /**
- * The outline over the mask's box (box-sized, row-major): mask pixels within `outline - 1`
- * pixels, on both axes, of an edge pixel, which is a mask pixel with a 4-neighbour off
- * the mask. The line stays inside the mask so that pixels off it are left as they were.
- * The image's border is not an edge: an object cut off by the frame goes on past it.
- * The dilation is a square one done as two sliding-window passes, so its cost does not
- * grow with the width.
+ * The outline over the mask's box (box-sized, row-major) is `dilateInBox(edgesInBox(...))`:
+ * mask pixels within `outline - 1` pixels, on both axes, of an edge pixel, which is a mask
+ * pixel with a 4-neighbour off the mask. The line stays inside the mask so that pixels off it
+ * are left as they were. The image's border is not an edge: an object cut off by the frame
+ * goes on past it. The edge is found once for both lines of the double outline.
  */
-function outlineInBox(mask: Uint8Array, width: number, bbox: [number, number, number, number], outline: number): Uint8Array {
+function edgesInBox(mask: Uint8Array, width: number, bbox: [number, number, number, number]): Uint8Array {
   const [x1, y1, x2, y2] = bbox;
   const w = x2 - x1;
   const h = y2 - y1;
@@ -179,6 +201,17 @@ function outlineInBox(mask: Uint8Array, width: number, bbox: [number, number, nu
       }
     }
   }
+  return edge;
+}
+
+/**
+ * Mask pixels within `outline - 1` pixels, on both axes, of an edge pixel: a square dilation
+ * done as two sliding-window passes, so its cost does not grow with the width.
+ */
+function dilateInBox(edge: Uint8Array, mask: Uint8Array, width: number, bbox: [number, number, number, number], outline: number): Uint8Array {
+  const [x1, y1, x2, y2] = bbox;
+  const w = x2 - x1;
+  const h = y2 - y1;
   const r = outline - 1;
   if (r === 0) return edge;
   // Horizontal pass: near[j] counts edge pixels within r columns in the same row.

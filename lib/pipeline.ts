@@ -12,7 +12,7 @@
 import { imageBytes } from './image-input';
 import { assembleMasks, type ModelAnswer } from './assemble-masks';
 import { ConcurrencyLimit } from './concurrency';
-import { Sam2NetworkError } from './errors';
+import { Sam2InputError, Sam2NetworkError } from './errors';
 import { linkSignals } from './linked-signal';
 import { checkPrompts, type CheckedPrompts } from './prompts';
 import type { CallOptions, Lease, Segmenter, SegmenterLoad, SegmentOptions, SlotSource } from './segmenter';
@@ -33,6 +33,8 @@ export interface PlannedRequest<F extends PreparedFrame> {
   threshold: number;
   returnLogits: boolean;
   modelId: string;
+  /** Where the prompts came from (`msg.sam2`, `msg.sam2.objects[2]`), for errors a backend finds in them. */
+  promptsField: string;
 }
 
 /** A backend's answer to one request: the model's answer and what the backend measured. */
@@ -46,8 +48,16 @@ export interface Backend<F extends PreparedFrame> {
   /** Reads and readies the image; throws `Sam2InputError` naming `call.imageField` for what it cannot use. */
   prepare(bytes: Buffer, call: CallOptions): Promise<F>;
   run(request: PlannedRequest<F>, signal: AbortSignal, call: CallOptions): Promise<BackendAnswer>;
+  /**
+   * The backend's own checks of a planned request (e.g. a form field over the runner's 1 MiB
+   * limit), run when it is planned: for several objects, before any is sent. Throws a
+   * Sam2InputError naming `request.promptsField`.
+   */
+  check?(request: PlannedRequest<F>): void;
   close(): Promise<void>;
 }
+
+const DEFAULT_MAX_OBJECTS = 100;
 
 export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
   private readonly limit: ConcurrencyLimit;
@@ -57,6 +67,8 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
   constructor(
     protected readonly backend: Backend<F>,
     maxConcurrency: number,
+    /** Most objects one segmentEach call takes, unless the call says otherwise: each is a request, all held until the last ends. */
+    private readonly maxObjects = DEFAULT_MAX_OBJECTS,
   ) {
     this.limit = new ConcurrencyLimit(maxConcurrency);
   }
@@ -91,16 +103,32 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
    */
   async segmentEach(image: unknown, objects: SegmentOptions[], call: CallOptions = {}): Promise<SegmentResult[]> {
     if (objects.length === 0) throw new TypeError('segmentEach needs at least one object');
-    const frame = await this.prepare(image, call);
     const field = call.promptsField ?? 'objects';
+    const maxObjects = call.maxObjects ?? this.maxObjects;
+    if (objects.length > maxObjects) {
+      throw new Sam2InputError(field, `has ${objects.length} objects, over the limit of ${maxObjects}`, 'Send fewer objects in one message (each is a request), or raise the limit (maxObjects)');
+    }
+    const frame = await this.prepare(image, call);
     const plans = objects.map((prompts, i) => this.plan(frame, prompts, `${field}[${i}]`));
     const failed = new AbortController();
     const linked = linkSignals(call.signal ? [call.signal, failed.signal] : [failed.signal]);
     const each = { ...call, signal: linked.signal };
+    // Progress of the whole message: each object's bytes so far, added up.
+    const received = plans.map(() => 0);
+    const callFor = (i: number): CallOptions =>
+      call.onProgress
+        ? {
+            ...each,
+            onProgress: ({ receivedBytes }) => {
+              received[i] = receivedBytes;
+              call.onProgress?.({ receivedBytes: received.reduce((a, b) => a + b, 0) });
+            },
+          }
+        : each;
     const results: SegmentResult[] = new Array(plans.length);
     try {
       if (!call.lease) {
-        await Promise.all(plans.map(async (plan, i) => (results[i] = await this.send(plan, each).catch(fail))));
+        await Promise.all(plans.map(async (plan, i) => (results[i] = await this.send(plan, callFor(i)).catch(fail))));
       } else {
         // The caller's slot runs the objects one after another, helped by any slot free now: the
         // objects of one frame never wait in the shared line behind other frames.
@@ -113,7 +141,7 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
           try {
             while (next < plans.length && !linked.signal.aborted) {
               const i = next++;
-              results[i] = await this.send(plans[i], each, lease).catch(fail);
+              results[i] = await this.send(plans[i], callFor(i), lease).catch(fail);
             }
           } finally {
             if (lease !== call.lease) lease.release();
@@ -148,16 +176,21 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
   /** Checks one object's prompts against the image as users see it and decides what to ask for. */
   private plan(frame: F, prompts: SegmentOptions, promptsField: string): PlannedRequest<F> {
     const checked = checkPrompts(prompts, frame.width, frame.height, promptsField);
-    const threshold = prompts.threshold ?? 0;
-    if (typeof threshold !== 'number' || !Number.isFinite(threshold)) throw new TypeError(`threshold must be a finite number, got ${threshold}`);
-    return {
+    const threshold: unknown = prompts.threshold ?? 0;
+    if (typeof threshold !== 'number' || !Number.isFinite(threshold)) {
+      throw new Sam2InputError(`${promptsField}.threshold`, `is ${JSON.stringify(threshold) ?? String(threshold)}, not a finite number`, "Use a number such as 0 (SAM2's own threshold) or 0.5");
+    }
+    const request: PlannedRequest<F> = {
       frame,
       prompts: checked,
       count: checked.multimask ? 3 : 1,
       threshold,
       returnLogits: prompts.returnLogits ?? true,
       modelId: prompts.modelId || this.backend.modelId,
+      promptsField,
     };
+    this.backend.check?.(request);
+    return request;
   }
 
   private async send(plan: PlannedRequest<F>, call: CallOptions, lease?: Lease): Promise<SegmentResult> {

@@ -134,12 +134,19 @@ export function checkPrompts(prompts: Prompts, width: number, height: number, pr
   return checked;
 }
 
+/** The runner (Starlette) refuses a form whose text part is over 1 MiB, with a bare 400. */
+export const MAX_FIELD_BYTES = 1024 * 1024;
+
+/** Which prompt each form field carries, for errors. */
+const FIELD_SOURCES: Record<string, string> = { point_coords: 'points', point_labels: 'labels', box: 'box', mask_input: 'maskInput' };
+
 /**
  * Prompts as the API's form fields (shared API.md), with pixel coordinates scaled by
  * `scaleX`/`scaleY` when the upload was resized. Booleans are exactly `true`/`false`:
- * Livepeer Studio refuses anything else.
+ * Livepeer Studio refuses anything else. A field over the runner's 1 MiB limit is refused
+ * here, naming the prompt under `prefix`, instead of costing an upload and a bare 400.
  */
-export function promptFields(prompts: CheckedPrompts, scaleX = 1, scaleY = 1): Record<string, string> {
+export function promptFields(prompts: CheckedPrompts, scaleX = 1, scaleY = 1, prefix = 'prompts'): Record<string, string> {
   const scale = prompts.normalizeCoords ? ([scaleX, scaleY] as const) : ([1, 1] as const);
   const fields: Record<string, string> = {};
   if (prompts.points) {
@@ -153,6 +160,17 @@ export function promptFields(prompts: CheckedPrompts, scaleX = 1, scaleY = 1): R
   if (prompts.maskInput) fields.mask_input = maskInputText(prompts.maskInput);
   fields.multimask_output = String(prompts.multimask);
   fields.normalize_coords = String(prompts.normalizeCoords);
+  for (const [name, text] of Object.entries(fields)) {
+    const bytes = Buffer.byteLength(text);
+    if (bytes > MAX_FIELD_BYTES) {
+      const source = FIELD_SOURCES[name] ?? name;
+      throw new Sam2InputError(
+        `${prefix}.${source}`,
+        `is ${bytes} bytes as the form field ${name}, over the runner's limit of ${MAX_FIELD_BYTES} bytes (1 MiB) for one field`,
+        source === 'points' || source === 'labels' ? 'Send fewer points: a few well-placed points work better than many' : 'Send a smaller value',
+      );
+    }
+  }
   return fields;
 }
 

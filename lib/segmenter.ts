@@ -37,6 +37,12 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Called before each retry's wait, e.g. to show it in a status. */
   onRetry?: (info: RetryInfo) => void;
+  /**
+   * Called as the answer arrives, with the bytes of it received so far (one attempt's: a retry
+   * starts again from 0; `segmentEach` adds up its objects'). Called per piece read, so as
+   * often as the network delivers: throttle what it shows.
+   */
+  onProgress?: (progress: Progress) => void;
   /** Where the image came from, for input errors (e.g. `msg.payload`). */
   imageField?: string;
   /** Where the prompts came from, for input errors (e.g. `msg.sam2`). */
@@ -46,12 +52,18 @@ export interface CallOptions {
    * a backend that caches per image may use it instead of hashing the bytes.
    */
   imageId?: string;
+  /** Most objects `segmentEach` takes in this call; more is a Sam2InputError naming `promptsField`. Default: the backend's own limit. */
+  maxObjects?: number;
   /**
    * A slot the caller took ahead from `slots` (a frame queue does): the call runs in it and
    * waits in no line; `segmentEach` runs its objects in it one after another, and in any other
    * slot that is free at once. The caller gives it back.
    */
   lease?: Lease;
+}
+
+export interface Progress {
+  receivedBytes: number;
 }
 
 /** One of a backend's slots, taken ahead; `release` gives it back (a second call does nothing). */

@@ -36,6 +36,8 @@ With --model it answers with real SAM2 from ONNX files on this machine.
                     ${FAULT_HELP}
   --tls-key <file>  serve HTTPS with this PEM key...
   --tls-cert <file> ...and this PEM certificate (both or neither)
+  --gzip            gzip answers (level 1, streamed) when the request accepts it,
+                    as a proxy in front of a runner would
   -h, --help        this text
 `;
 
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
       fault: { type: 'string', multiple: true },
       'tls-key': { type: 'string' },
       'tls-cert': { type: 'string' },
+      gzip: { type: 'boolean' },
       model: { type: 'string' },
       runtime: { type: 'string' },
       threads: { type: 'string' },
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
     flavour,
     faults: values.fault?.join(';'),
     tls,
+    gzip: values.gzip,
   });
   const about = server.model ? await server.model.describe() : undefined;
   process.stdout.write(

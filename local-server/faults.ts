@@ -205,7 +205,7 @@ const DEFAULT_TRICKLE_PIECE = 16 * 1024;
  */
 export async function deliver(
   res: ServerResponse,
-  chunks: Iterable<Buffer>,
+  chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
   faults: Faults,
   length: number | undefined,
   signal: AbortSignal,
@@ -217,7 +217,7 @@ export async function deliver(
   if (end) res.flushHeaders();
   let sent = 0;
   let pieces = 0;
-  for (const chunk of chunks) {
+  for await (const chunk of chunks) {
     for (let off = 0; off < chunk.length; ) {
       let part = chunk.subarray(off, Math.min(chunk.length, off + piece));
       off += part.length;

@@ -18,6 +18,7 @@ import { Sam2InputError } from '../lib/errors';
 import { LocalSam2, type LocalSam2Options } from '../lib/local-model/local-sam2';
 import { LOW_RES_SIZE } from '../lib/types';
 import { answerChunks, type AnswerMask } from './answer';
+import { acceptsGzip, gzipChunks, GZIP_MIN_BYTES } from './compress';
 import {
   FLAVOURS,
   HttpFailure,
@@ -25,7 +26,6 @@ import {
   PIPELINE_ERROR,
   defaultFailure,
   errorBody,
-  parseBodyFailure,
   runnerFailure,
   type Flavour,
 } from './error-bodies';
@@ -52,11 +52,19 @@ export interface LocalServerOptions {
   maxPixels?: number;
   /** Serve HTTPS with this key and certificate (PEM), as a self-hosted runner behind TLS does. */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Request bodies over this many bytes are refused with 413 as they stream in; default 512 MiB. */
+  maxBodyBytes?: number;
   /**
    * Answer with real SAM2 from these ONNX files instead of the classical segmenter. The model is
    * loaded before the server listens, so a wrong folder fails the start with the reason.
    */
   model?: LocalSam2Options;
+  /**
+   * Gzip answers (level 1, as they stream) for requests whose Accept-Encoding allows it, as
+   * a proxy or Starlette's GZipMiddleware in front of a runner would; default false, as the
+   * runner itself sends them uncompressed.
+   */
+  gzip?: boolean;
 }
 
 /** What the server received, for tests that check every field arrives as sent. */
@@ -90,9 +98,21 @@ export interface LocalServer {
 export const DEFAULT_MODEL_ID = 'facebook/sam2-hiera-large';
 const DEFAULT_MAX_PIXELS = 50e6;
 const MAX_RECORDED = 100;
-/** Bodies beyond this are refused as unparseable rather than held in memory. */
+/** Bodies beyond this are refused as they arrive, never held in memory. */
 const MAX_BODY_BYTES = 512 * 1024 * 1024;
+/** The debug routes take a small JSON body. */
+const MAX_DEBUG_BODY_BYTES = 64 * 1024;
 const SEGMENT_ROUTE = /\/segment-anything-2\/?$/;
+/** A prefix that is itself the route (`/segment-anything-2/segment-anything-2`) is not served: the runner answers 404. */
+const ROUTE_IN_PREFIX = /(^|\/)segment-anything-2(\/|$)/;
+
+/** The route, under any prefix (Studio's `/api/beta/generate`), with or without a trailing slash, once. */
+export function isSegmentRoute(path: string): boolean {
+  return SEGMENT_ROUTE.test(path) && !ROUTE_IN_PREFIX.test(path.replace(SEGMENT_ROUTE, ''));
+}
+
+/** A body over the limit, found while it streamed in. */
+class BodyTooLarge extends Error {}
 
 interface Reply {
   status: number;
@@ -111,16 +131,46 @@ function failureReply(failure: HttpFailure, flavour: Flavour): Reply {
   return jsonReply(failure.status, errorBody(failure, flavour), failure.headers);
 }
 
-/** The whole body, or undefined when it is too large to hold (then it is drained unread). */
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const part of req) {
-    size += (part as Buffer).length;
-    if (size <= MAX_BODY_BYTES) parts.push(part as Buffer);
-    else parts.length = 0;
+/**
+ * The whole body; rejects with BodyTooLarge as soon as it passes `limit` (a Content-Length
+ * over it is refused before reading). The request is then paused, not destroyed, so the 413
+ * can still be written; the connection closes after it.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.pause();
+    return Promise.reject(new BodyTooLarge());
   }
-  return size <= MAX_BODY_BYTES ? Buffer.concat(parts) : undefined;
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const stop = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (part: Buffer): void => {
+      size += part.length;
+      if (size > limit) {
+        stop();
+        req.pause();
+        parts.length = 0;
+        reject(new BodyTooLarge());
+      } else parts.push(part);
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(parts));
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(err);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 function hostForUrl(host: string): string {
@@ -135,6 +185,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const flavour = options.flavour ?? 'runner';
   if (!FLAVOURS.includes(flavour)) throw new Error(`flavour must be one of ${FLAVOURS.join(', ')}, not ${JSON.stringify(flavour)}`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const token = options.token ? Buffer.from(options.token) : undefined;
   const everyRequest = options.faults ? parseFaults(options.faults) : undefined;
   const queued: Faults[] = [];
@@ -240,27 +291,49 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const send = async (res: ServerResponse, reply: Reply, faults: Faults): Promise<void> => {
     const headers = { ...reply.headers };
     if (faults.retryAfter) headers['retry-after'] = faults.retryAfter;
+    // Faults act on the bytes on the wire: a cut at byte n cuts the compressed body.
+    const compress = options.gzip === true && (reply.length === undefined || reply.length >= GZIP_MIN_BYTES) && acceptsGzip(res.req.headers['accept-encoding']);
+    if (options.gzip) headers.vary = 'accept-encoding';
+    if (compress) headers['content-encoding'] = 'gzip';
+    const length = compress ? undefined : reply.length;
     // A cut body must not promise a length, or the client would wait for the rest.
     const cut = faults.end?.kind === 'reset' || faults.end?.kind === 'truncate';
-    if (reply.length !== undefined && !cut) headers['content-length'] = String(reply.length);
+    if (length !== undefined && !cut) headers['content-length'] = String(length);
     res.writeHead(reply.status, headers);
     if (faults.end?.kind === 'stall') {
       res.flushHeaders();
       await closed(res, shutdown.signal);
       return;
     }
-    await deliver(res, reply.chunks, faults, reply.length, shutdown.signal);
+    await deliver(res, compress ? gzipChunks(reply.chunks) : reply.chunks, faults, length, shutdown.signal);
+  };
+
+  /** 413 while the body is still arriving; the connection is closed after it, so nothing more is read. */
+  const refuseLarge = async (res: ServerResponse, limit: number): Promise<void> => {
+    res.shouldKeepAlive = false;
+    await send(res, jsonReply(413, errorBody(runnerFailure(413, `Request body over ${limit} bytes`), flavour), { connection: 'close' }), {});
+    // The rest of the body is never read: the connection ends once the answer is out.
+    res.once('finish', () => res.socket?.destroySoon?.());
+    if (res.writableFinished) res.socket?.destroySoon?.();
   };
 
   const handleSegment = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     // Queued faults belong to requests in their order of arrival, so take one before any await.
     const fromQueue = queued.shift();
     const chosen = options.faultsFor?.(segmentRequests++);
-    const body = await readBody(req);
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBodyBytes);
+    } catch (err) {
+      if (!(err instanceof BodyTooLarge)) throw err;
+      record({ path, authorization: req.headers.authorization !== undefined, fields: {}, status: 413 });
+      return refuseLarge(res, maxBodyBytes);
+    }
     let faults: Faults = {};
     let faultError: FaultSpecError | undefined;
     try {
-      const header = req.headers['x-sam2-fault'];
+      // With a token set, faults by header are for those who hold it, as the debug routes are.
+      const header = authorized(req) ? req.headers['x-sam2-fault'] : undefined;
       faults = mergeFaults(everyRequest, chosen ? parseFaults(chosen) : undefined, fromQueue, header ? parseFaults(Array.isArray(header) ? header.join(';') : header) : undefined);
     } catch (err) {
       if (!(err instanceof FaultSpecError)) throw err;
@@ -270,7 +343,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     let form: ReceivedForm = { text: {}, files: {} };
     let parseFailure: HttpFailure | undefined;
     try {
-      if (!body) throw parseBodyFailure();
       form = await readForm(body, req.headers['content-type']);
     } catch (err) {
       if (!(err instanceof HttpFailure)) throw err;
@@ -315,15 +387,27 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   };
 
   const handleDebug = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
+    // Every debug path, known or not, answers 401 without the token: nothing about them is told.
+    if (!authorized(req)) {
+      req.resume();
+      await send(res, failureReply(unauthorized(), flavour), {});
+      return true;
+    }
     if (path === '/debug/requests' && req.method === 'GET') {
-      await send(res, authorized(req) ? jsonReply(200, JSON.stringify(requests)) : failureReply(unauthorized(), flavour), {});
+      await send(res, jsonReply(200, JSON.stringify(requests)), {});
       return true;
     }
     if (path === '/debug/faults' && req.method === 'POST') {
-      const body = (await readBody(req))?.toString() ?? '';
+      let body: string;
+      try {
+        body = (await readBody(req, MAX_DEBUG_BODY_BYTES)).toString();
+      } catch (err) {
+        if (!(err instanceof BodyTooLarge)) throw err;
+        await refuseLarge(res, MAX_DEBUG_BODY_BYTES);
+        return true;
+      }
       let reply: Reply;
-      if (!authorized(req)) reply = failureReply(unauthorized(), flavour);
-      else {
+      {
         try {
           const specs = (JSON.parse(body) as { faults?: unknown }).faults;
           if (!Array.isArray(specs) || !specs.every((s) => typeof s === 'string')) {
@@ -343,7 +427,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://local').pathname;
-    if (SEGMENT_ROUTE.test(path)) {
+    if (isSegmentRoute(path)) {
       if (req.method === 'POST') return handleSegment(req, res, path);
       return send(res, jsonReply(405, JSON.stringify({ detail: 'Method Not Allowed' }), { allow: 'POST' }), {});
     }

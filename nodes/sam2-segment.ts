@@ -10,14 +10,28 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from '@node-red/registry';
 import { SEGMENT_DEFAULTS } from '../lib/defaults';
+import { Sam2InputError } from '../lib/errors';
 import { FrameQueue, type DropReason, type QueuePolicy } from '../lib/frame-queue';
 import { imageBytes } from '../lib/image-input';
 import { FramePixels } from '../lib/raw-image';
-import type { Lease, RetryInfo } from '../lib/segmenter';
+import type { Lease, Progress, RetryInfo } from '../lib/segmenter';
 import { attachEditor } from './admin/frame-link';
 import { registerEditorRoutes } from './admin/routes';
 import type { Sam2EndpointNode } from './endpoint-settings';
-import { buildOutput, compileSettings, outcomeText, planMessage, writeMessage, type CompiledSettings, type SegmentSettings } from './segment-message';
+import {
+  buildOutput,
+  compileSettings,
+  hasOwnPrompt,
+  imageProperty,
+  NO_PROMPT_STATUS,
+  outcomeText,
+  planMessage,
+  promptWarning,
+  writeMessage,
+  type CompiledSettings,
+  type SegmentSettings,
+} from './segment-message';
+import { rangeSetting } from './setting-ranges';
 import { Sam2Tracker } from '../lib/tracker';
 import { compileTracking, trackObjects, trackStatus, wantsReset, writeTrackedMessage, type TrackSettings } from './track-message';
 
@@ -30,6 +44,8 @@ interface SegmentConfig extends NodeDef, SegmentSettings, TrackSettings {
   /** Send dropped messages to a second output. */
   dropOutput?: boolean;
   preview?: boolean;
+  /** Long side of the live preview, pixels (admin/frame-link.ts). */
+  previewSize?: number | string;
 }
 
 interface Job {
@@ -45,6 +61,15 @@ const DROP_WORDS: Record<DropReason, string> = {
   closed: 'the node was stopped',
 };
 
+/** The status shows an answer's progress at most this often: 4 a second reads as live, and costs the editor's websocket nothing. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** Bytes as the status shows them, in MB of 1024 x 1024 like the endpoint's "Max answer". */
+function sizeText(bytes: number): string {
+  if (bytes < 1000 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} kB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
 function shorten(text: string, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
@@ -59,18 +84,25 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const editor = attachEditor(RED, node, config);
     const endpoint = RED.nodes.getNode(config.endpoint) as Sam2EndpointNode | null;
-    const property = config.property || SEGMENT_DEFAULTS.property;
-    const queueLimit = Number(config.queueLimit) || SEGMENT_DEFAULTS.queueLimit;
+    let property: string = SEGMENT_DEFAULTS.property;
+    let queueLimit: number = SEGMENT_DEFAULTS.queueLimit;
     const closing = new AbortController();
     let dropped = 0;
     let droppedSinceSent = 0;
     let lastOutcome = '';
+    /** Yellow when the last answer went without a prompt: answered, but probably not what was meant. */
+    let lastFill: 'green' | 'yellow' = 'green';
+    let warnedNoPrompt = false;
+    let lastProgressAt = 0;
 
     // The saved settings, checked once: a bad one is reported now and on each message.
     let compiled: CompiledSettings | undefined;
     let settingsProblem: Error | undefined;
     let tracking: ReturnType<typeof compileTracking>;
     try {
+      property = imageProperty(config.property);
+      // 0 used to become 10 and a negative limit refused everything: out of range is refused by name.
+      queueLimit = rangeSetting(config.queueLimit, { name: 'Queue up to', min: 1, max: 10000, integer: true, fallback: SEGMENT_DEFAULTS.queueLimit, unit: 'messages' });
       compiled = compileSettings(config);
       tracking = compileTracking(config);
     } catch (err) {
@@ -82,7 +114,7 @@ export = function register(RED: NodeAPI): void {
       const waiting = queue.queued ? `, ${queue.queued} waiting` : '';
       const drops = dropped ? ` · ${dropped} dropped` : '';
       if (queue.active) node.status({ fill: 'blue', shape: 'dot', text: `segmenting (${queue.active} in flight${waiting})${drops}` });
-      else if (lastOutcome) node.status({ fill: 'green', shape: 'dot', text: `${lastOutcome}${drops}` });
+      else if (lastOutcome) node.status({ fill: lastFill, shape: 'dot', text: `${lastOutcome}${drops}` });
     };
 
     const segmenter = endpoint?.segmenter;
@@ -111,30 +143,42 @@ export = function register(RED: NodeAPI): void {
 
     async function segment({ msg, send, done }: Job, lease?: Lease): Promise<void> {
       const started = Date.now();
+      let bytes: Buffer | undefined;
+      const field = `msg.${property}`;
       try {
         if (!endpoint) throw new Error('sam2-segment has no sam2-endpoint: open the node and choose or add one');
-        if (!segmenter) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
+        // A CA file is read before the endpoint can send: the first frames wait for it.
+        if (endpoint.ready) await endpoint.ready;
+        if (!segmenter || endpoint.problem) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
         if (!compiled || settingsProblem) throw settingsProblem as Error;
         const plan = planMessage(compiled, msg.sam2);
-        const field = `msg.${property}`;
         const image = RED.util.getMessageProperty(msg, property);
-        const bytes = imageBytes(image, field);
-        editor.frame(bytes);
+        bytes = imageBytes(image, field);
         const call = {
           signal: closing.signal,
           lease,
+          maxObjects: compiled.maxObjects,
           imageField: field,
           promptsField: plan.promptsField,
           onRetry: ({ attempt, retries, delayMs, error }: RetryInfo) =>
             node.status({ fill: 'yellow', shape: 'ring', text: shorten(`retry ${attempt}/${retries} in ${Math.round(delayMs / 100) / 10} s: ${error.message}`) }),
+          // Tens of MB can take seconds: say how much has come, a few times a second.
+          onProgress: ({ receivedBytes }: Progress) => {
+            const now = Date.now();
+            if (now - lastProgressAt < PROGRESS_INTERVAL_MS || closing.signal.aborted) return;
+            lastProgressAt = now;
+            const waiting = queue.queued ? ` (${queue.queued} waiting)` : '';
+            node.status({ fill: 'blue', shape: 'dot', text: `receiving ${sizeText(receivedBytes)}…${waiting}` });
+          },
         };
         if (tracker) {
           if (wantsReset(msg.sam2)) tracker.reset();
           const tracked = await tracker.update(bytes, { ...call, objects: trackObjects(plan, msg.sam2, tracker) });
+          editor.frame(bytes);
           if (closing.signal.aborted) return done();
-          // The live preview shows the first tracked object.
+          // The live preview shows every tracked object.
           const following = tracked.tracks.filter((t) => t.state === 'tracking');
-          editor.answer(bytes, { width: tracked.width, height: tracked.height, masks: following.map(({ mask, score, area, bbox, centroid }) => ({ mask, score, area, bbox, centroid })) });
+          editor.answer(bytes, following.map(({ mask, score, area, bbox, centroid }) => ({ width: tracked.width, height: tracked.height, masks: [{ mask, score, area, bbox, centroid }] })));
           const out = await writeTrackedMessage(msg, tracked, compiled, plan.choice, { image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent });
           droppedSinceSent = 0;
           lastOutcome = trackStatus(tracked);
@@ -142,20 +186,31 @@ export = function register(RED: NodeAPI): void {
           return done();
         }
         const results = plan.several ? await segmenter.segmentEach(bytes, plan.objects, call) : [await segmenter.segment(bytes, plan.objects[0], call)];
+        // Only a frame that passed the checks is kept for the dialog.
+        editor.frame(bytes);
         // Decoded once, if anything draws on it: every object's overlays and cut-outs, and the preview.
         const frame = new FramePixels(bytes);
         const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled as CompiledSettings, plan.choice, () => frame.pixels())));
-        editor.answer(frame, results[0]);
+        editor.answer(frame, results);
         if (closing.signal.aborted) return done();
         const answered = { plan, results, outputs, image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent };
         const out = writeMessage(msg, answered);
         droppedSinceSent = 0;
         lastOutcome = outcomeText(answered);
+        const warning = promptWarning(plan);
+        lastFill = warning ? 'yellow' : 'green';
+        if (warning && !warnedNoPrompt) {
+          // Once per deploy: a camera at 10 fps must not fill the debug sidebar.
+          warnedNoPrompt = true;
+          node.warn(`sam2-segment: ${warning}`);
+        }
         send(config.dropOutput ? [out, null] : out);
         done();
       } catch (err) {
         // Stopping the flow aborts requests on purpose: that is not a failure to report.
         if (closing.signal.aborted) return done();
+        // The image passed its checks when the failure is the server's, or about the prompts.
+        if (bytes && !(err instanceof Sam2InputError && err.field === field)) editor.frame(bytes);
         const error = err instanceof Error ? err : new Error(String(err));
         lastOutcome = '';
         node.status({ fill: 'red', shape: 'ring', text: shorten(error.message) });
@@ -165,9 +220,22 @@ export = function register(RED: NodeAPI): void {
 
     if (!endpoint) node.status({ fill: 'red', shape: 'ring', text: 'no sam2-endpoint chosen' });
     else if (settingsProblem) {
-      node.status({ fill: 'red', shape: 'ring', text: shorten(settingsProblem.message) });
+      node.status({ fill: 'red', shape: 'ring', text: shorten(`settings: ${settingsProblem.message}`) });
       node.error(`sam2-segment settings: ${settingsProblem.message}`);
-    } else node.status({});
+    } else {
+      // No prompt of its own: it still answers messages that bring their prompts in msg.sam2.
+      const idle = (): void => {
+        if (compiled && !hasOwnPrompt(compiled)) node.status({ fill: 'yellow', shape: 'ring', text: NO_PROMPT_STATUS });
+        else node.status({});
+      };
+      idle();
+      // An endpoint whose settings are unusable (its CA file is read later) shows it here, where the user looks.
+      const showProblem = (): void => {
+        if (endpoint.problem && !closing.signal.aborted) node.status({ fill: 'red', shape: 'ring', text: shorten(`endpoint: ${endpoint.problem}`) });
+      };
+      if (endpoint.ready) void endpoint.ready.then(showProblem);
+      else showProblem();
+    }
 
     node.on('input', (msg, send, done) => queue.push({ msg, send, done }));
     node.on('close', (_removed: boolean, done: () => void) => {

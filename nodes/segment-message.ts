@@ -13,6 +13,7 @@ import { overlaySettings, type OverlayOptions } from '../lib/overlay';
 import type { RawImage } from '../lib/raw-image';
 import type { SegmentOptions } from '../lib/segmenter';
 import type { SegmentResult } from '../lib/types';
+import { rangeSetting } from './setting-ranges';
 
 /** A point as the editor saves it. */
 export interface EditorPoint {
@@ -39,6 +40,8 @@ export interface SegmentSettings {
   overlayOutline?: number | string;
   overlayFormat?: string;
   cutout?: boolean;
+  /** Most entries in msg.sam2.objects (each is a request). */
+  maxObjects?: number | string;
 }
 
 /** What `msg.sam2` may carry in. */
@@ -73,6 +76,8 @@ export interface CompiledSettings {
   tolerance: number;
   overlay: false | OverlayOptions;
   cutout: boolean;
+  /** Most entries in msg.sam2.objects: each is a request whose answer is held until the last ends. */
+  maxObjects: number;
 }
 
 /** One message's work: a request per object, and what to make of the answers. */
@@ -128,7 +133,23 @@ export function compileSettings(settings: SegmentSettings): CompiledSettings {
     };
     overlaySettings(overlay); // refuses a bad colour, opacity or outline now, by its setting's name
   }
-  return { prompts, choice, tolerance, overlay, cutout: Boolean(settings.cutout) };
+  const maxObjects = rangeSetting(settings.maxObjects, { name: 'Max objects', min: 1, max: 1000, integer: true, fallback: SEGMENT_DEFAULTS.maxObjects, unit: 'objects per message' });
+  return { prompts, choice, tolerance, overlay, cutout: Boolean(settings.cutout), maxObjects };
+}
+
+/** Names a path may not walk through: they reach the object machinery, not the message. */
+const UNSAFE_KEYS = /(^|\.|\[["']?)(__proto__|constructor|prototype)(["']?\]|\.|$)/;
+/** `payload`, `payload.image`, `payload[0]`, `payload["a b"]`: what RED.util.getMessageProperty reads plainly. */
+const PLAIN_PATH = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\]|\["[^"\\\]]*"\]|\['[^'\\\]]*'\])*$/;
+
+/** The Image property as a plain message path (a leading `msg.` is allowed), or a Sam2InputError. */
+export function imageProperty(value: unknown): string {
+  if (value === undefined || value === null || value === '') return 'payload';
+  const text = typeof value === 'string' ? value.trim().replace(/^msg\./, '') : '';
+  if (!PLAIN_PATH.test(text) || UNSAFE_KEYS.test(text)) {
+    throw new Sam2InputError('Image property', `is ${JSON.stringify(value)}, not a plain message property path`, 'Use a path such as payload, payload.image or frames[0]');
+  }
+  return text;
 }
 
 /** `msg.sam2` as an object, or an error naming it when it is something else. */
@@ -144,11 +165,15 @@ export function readOverrides(value: unknown): MessageOverrides {
  * `msg.sam2.objects`: one request per object (the API takes one box), each object's prompts
  * over the message's other overrides. Absent: one request with `msg.sam2` itself.
  */
-export function perObject(overrides: MessageOverrides): MessageOverrides[] {
+export function perObject(overrides: MessageOverrides, maxObjects = 100): MessageOverrides[] {
   if (overrides.objects === undefined) return [overrides];
   const { objects, ...shared } = overrides;
   if (!Array.isArray(objects) || objects.length === 0) {
-    throw new Sam2InputError('msg.sam2.objects', `is ${JSON.stringify(objects)}`, 'Give a non-empty array such as [{ points: [[x, y]] }, { box: [x1, y1, x2, y2] }]');
+    throw new Sam2InputError('msg.sam2.objects', `is ${JSON.stringify(objects)?.slice(0, 100)}`, 'Give a non-empty array such as [{ points: [[x, y]] }, { box: [x1, y1, x2, y2] }]');
+  }
+  // Each object is a request whose answer is held until the last one ends: thousands would hold gigabytes.
+  if (objects.length > maxObjects) {
+    throw new Sam2InputError('msg.sam2.objects', `has ${objects.length} objects, over the limit of ${maxObjects}`, 'Send fewer objects in one message, or raise "Max objects" on the sam2-segment node');
   }
   return objects.map((object, i) => {
     const field = `msg.sam2.objects[${i}]`;
@@ -205,11 +230,40 @@ export function planMessage(compiled: CompiledSettings, sam2: unknown): MessageP
   const overrides = readOverrides(sam2);
   const several = overrides.objects !== undefined;
   return {
-    objects: perObject(overrides).map((own) => requestOptions(compiled.prompts, own)),
+    objects: perObject(overrides, compiled.maxObjects).map((own) => requestOptions(compiled.prompts, own)),
     several,
     choice: outputChoice(compiled.choice, overrides),
     promptsField: several ? 'msg.sam2.objects' : 'msg.sam2',
   };
+}
+
+/** The status at deploy of a node with neither points nor a box. */
+export const NO_PROMPT_STATUS = 'no prompt: set points or a box, or send msg.sam2';
+
+/** Whether the node's own settings prompt anything: without, every message must bring its prompts. */
+export function hasOwnPrompt(compiled: CompiledSettings): boolean {
+  return hasPrompt(compiled.prompts);
+}
+
+function hasPrompt(options: SegmentOptions): boolean {
+  return Boolean((options.points && options.points.length > 0) || options.box || options.maskInput);
+}
+
+/**
+ * The objects of a message that went without any prompt: no point, no box, no mask. The API
+ * still answers them, SAM2 choosing on its own what to segment, which is seldom what was meant;
+ * they are answered, and said so in the status and in `msg.sam2.warning`.
+ */
+export function unprompted(plan: MessagePlan): string[] {
+  return plan.objects.flatMap((o, i) => (hasPrompt(o) ? [] : [plan.several ? `msg.sam2.objects[${i}]` : 'msg.sam2']));
+}
+
+/** `msg.sam2.warning` for a message some of whose objects went without a prompt, else undefined. */
+export function promptWarning(plan: MessagePlan): string | undefined {
+  const fields = unprompted(plan);
+  if (fields.length === 0) return undefined;
+  const which = fields[0] === 'msg.sam2' ? 'the node has no points or box and msg.sam2 gave none' : `${fields.join(', ')} had no points, box or maskInput`;
+  return `no prompt: ${which}, so SAM2 chose what to segment on its own. Set points or a box in the node, or send msg.sam2.points or msg.sam2.box`;
 }
 
 export interface SegmentOutput {
@@ -274,6 +328,87 @@ export interface Answered {
   dropped: number;
 }
 
+/**
+ * One box as node-red-node-annotate-image draws it (its README: `type`, `bbox` as [x, y, w, h]
+ * in the image's pixels, `label`); `score` is ours, which it ignores.
+ */
+export interface Annotation {
+  type: 'rect';
+  bbox: [number, number, number, number];
+  label: string;
+  score: number;
+}
+
+/**
+ * The answer in a few numbers, JSON as it is, for an MQTT or Home Assistant flow to send on:
+ * - `objects`: objects asked for (1 without `msg.sam2.objects`); `found`: those whose best mask
+ *   is not empty; `masks`: masks sent, in `msg.masks` (with objects, in all of `msg.objects`);
+ * - `bestScore`: the best score of all, 0..1; `areaShare`: the share of the frame the best mask
+ *   covers (with objects: all their best masks together, overlaps counted once), 0..1;
+ * - `width`, `height` of the frame, `timeMs` of the answer.
+ */
+export interface Summary {
+  objects: number;
+  found: number;
+  masks: number;
+  bestScore: number;
+  areaShare: number;
+  width: number;
+  height: number;
+  timeMs: number;
+}
+
+/** Four decimals: enough for a score or a share, and a summary that stays short as JSON. */
+function round4(n: number): number {
+  return Math.round(n * 10_000) / 10_000;
+}
+
+/** Foreground pixels of the union of `masks` (all at `width`), counted within their boxes. */
+function unionArea(masks: readonly SegmentResult['masks'][number][], width: number): number {
+  const shown = masks.filter((m) => m.area > 0);
+  if (shown.length === 1) return shown[0].area;
+  if (shown.length === 0) return 0;
+  const [x1, y1] = [Math.min(...shown.map((m) => m.bbox[0])), Math.min(...shown.map((m) => m.bbox[1]))];
+  const [x2, y2] = [Math.max(...shown.map((m) => m.bbox[2])), Math.max(...shown.map((m) => m.bbox[3]))];
+  let area = 0;
+  for (let y = y1; y < y2; y++) {
+    for (let i = y * width + x1, end = y * width + x2; i < end; i++) {
+      if (shown.some((m) => m.mask[i])) area++;
+    }
+  }
+  return area;
+}
+
+/** Boxes for node-red-node-annotate-image: a mask sent each, or with objects each object's best; empty masks have none. */
+export function annotationsOf(answered: Pick<Answered, 'plan' | 'outputs'>): Annotation[] {
+  const { plan, outputs } = answered;
+  const boxes = plan.several
+    ? outputs.map((o, i) => ({ mask: o.masks[0], name: `object ${i + 1}` }))
+    : outputs[0].masks.map((mask, i, all) => ({ mask, name: all.length > 1 ? `mask ${i + 1}` : '' }));
+  return boxes
+    .filter(({ mask }) => mask.area > 0)
+    .map(({ mask, name }) => {
+      const [x1, y1, x2, y2] = mask.bbox;
+      return { type: 'rect', bbox: [x1, y1, x2 - x1, y2 - y1], label: `${name ? `${name} ` : ''}${mask.score.toFixed(2)}`, score: round4(mask.score) };
+    });
+}
+
+export function summaryOf(answered: Pick<Answered, 'results' | 'outputs' | 'timeMs'>): Summary {
+  const { results, outputs } = answered;
+  const { width, height } = results[0];
+  const best = results.map((r) => r.masks[0]).filter((m) => m !== undefined);
+  return {
+    objects: results.length,
+    found: best.filter((m) => m.area > 0).length,
+    masks: outputs.reduce((n, o) => n + o.masks.length, 0),
+    bestScore: round4(Math.max(0, ...best.map((m) => m.score))),
+    areaShare: width * height ? round4(unionArea(best, width) / (width * height)) : 0,
+    width,
+    height,
+    timeMs: answered.timeMs,
+  };
+}
+
 /** The outgoing message: the input message with the answer written where the next node looks. */
 export function writeMessage<M extends object>(msg: M, answered: Answered): M {
   const { plan, results, outputs } = answered;
@@ -287,6 +422,8 @@ export function writeMessage<M extends object>(msg: M, answered: Answered): M {
   if (output.overlay) out.overlay = output.overlay;
   if (output.cutout) out.cutout = output.cutout;
   if (plan.several) out.objects = outputs.map(({ logits: _logits, ...o }) => o);
+  out.annotations = annotationsOf(answered);
+  out.summary = summaryOf(answered);
   const { maskInput: _sent, ...sentPrompts } = plan.objects[0];
   out.sam2 = {
     ...(plan.several ? { objects: plan.objects.map(({ maskInput: _m, ...p }) => p) } : sentPrompts),
@@ -297,15 +434,18 @@ export function writeMessage<M extends object>(msg: M, answered: Answered): M {
     timeMs: answered.timeMs,
     ...(answered.dropped ? { dropped: answered.dropped } : {}),
   };
+  const warning = promptWarning(plan);
+  if (warning) (out.sam2 as Record<string, unknown>).warning = warning;
   return msg;
 }
 
-/** The status's words for a good answer. */
+/** The status's words for a good answer; it starts `no prompt · ` when an object went without one. */
 export function outcomeText(answered: Pick<Answered, 'results' | 'plan' | 'timeMs'>): string {
   const result = answered.results[0];
+  const warn = unprompted(answered.plan).length ? 'no prompt · ' : '';
   if (answered.plan.several) {
     const best = Math.max(...answered.results.map((r) => r.masks[0]?.score ?? 0));
-    return `${answered.results.length} objects · best ${best.toFixed(2)} · ${answered.timeMs} ms`;
+    return `${warn}${answered.results.length} objects · best ${best.toFixed(2)} · ${answered.timeMs} ms`;
   }
-  return `${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
+  return `${warn}${result.masks.length} mask${result.masks.length === 1 ? '' : 's'} · best ${result.masks[0].score.toFixed(2)} · ${answered.timeMs} ms`;
 }

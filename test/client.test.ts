@@ -3,8 +3,13 @@
  * and what each network and server failure turns into.
  */
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import sharp from 'sharp';
 import { Sam2Client, type RetryInfo } from '../lib/client';
-import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../lib/errors';
+import { Sam2ApiError, Sam2DecodeError, Sam2InputError, Sam2NetworkError } from '../lib/errors';
+import { byScore } from '../lib/mask-order';
 import { startLocalServer, type LocalServer } from '../local-server/server';
 import { iou, makeScene, SCENE_NAMES, type Scene } from './fixtures/scenes';
 import { heldBy } from './fixtures/signals';
@@ -160,6 +165,21 @@ describe('Sam2Client', function () {
     assert.equal(peak, 2);
   });
 
+  it('reports the answer\'s bytes as they arrive, for one image and added up over several objects', async () => {
+    const [a, b] = scene.objects;
+    const c = client();
+    const seen: number[] = [];
+    const one = await c.segment(scene.jpeg, { points: [a.point] }, { onProgress: ({ receivedBytes }) => seen.push(receivedBytes) });
+    assert.ok(seen.length > 1, `${seen.length} reports`);
+    assert.deepEqual(seen, [...seen].sort((x, y) => x - y), 'never going back');
+    assert.equal(seen.at(-1), one.transfer!.receivedBytes, 'the last report is the whole answer');
+
+    const totals: number[] = [];
+    const both = await c.segmentEach(scene.jpeg, [{ points: [a.point] }, { box: b.box }], { onProgress: ({ receivedBytes }) => totals.push(receivedBytes) });
+    assert.deepEqual(totals, [...totals].sort((x, y) => x - y), 'never going back');
+    assert.equal(totals.at(-1), both[0].transfer!.receivedBytes + both[1].transfer!.receivedBytes, 'both answers together');
+  });
+
   it('segments several objects in one image, in order, checking every object before sending any', async () => {
     const [a, b] = scene.objects;
     const c = client();
@@ -176,6 +196,185 @@ describe('Sam2Client', function () {
     // The next request answered is the first the server saw: the good object was never sent.
     await c.segment(scene.jpeg, { points: [[33, 44]] });
     assert.deepEqual(server.requests.slice(before).map((r) => r.fields.point_coords), ['[[33,44]]']);
+  });
+
+  describe('odd answers, settings and prompts: a clear error naming what to change, or a correct result', () => {
+    /** A server that is no SAM2 API; `answer` writes whatever the case needs. */
+    async function httpServer(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+      let hits = 0;
+      const http = createHttpServer((req, res) => {
+        hits++;
+        req.resume();
+        req.on('end', () => answer(req, res));
+      });
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      return {
+        url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+        hits: () => hits,
+        close: () => {
+          http.closeAllConnections();
+          return new Promise((resolve) => http.close(() => resolve()));
+        },
+      };
+    }
+
+    /** A TCP server that writes `reply` as its whole HTTP answer. */
+    async function rawServer(reply: string): Promise<{ url: string; close: () => Promise<void> }> {
+      const sockets = new Set<Socket>();
+      const tcp = createTcpServer((socket) => {
+        sockets.add(socket);
+        socket.once('data', () => socket.end(reply));
+        socket.on('error', () => undefined);
+      });
+      await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+      return {
+        url: `http://127.0.0.1:${(tcp.address() as AddressInfo).port}`,
+        close: () => {
+          sockets.forEach((s) => s.destroy());
+          return new Promise((resolve) => tcp.close(() => resolve()));
+        },
+      };
+    }
+
+    let tiny: Buffer;
+    before(async () => {
+      tiny = await sharp({ create: { width: 2, height: 2, channels: 3, background: 'white' } }).png().toBuffer();
+    });
+
+    it('sorts a NaN score last, never first', async () => {
+      const mask = '[[0.0, 1.0], [1.0, 1.0]]';
+      server.injectFaults(`status=200;body={"masks": "[${mask}, ${mask}, ${mask}]", "scores": "[nan, 0.25, 0.75]", "logits": "[[[0.0]]]"}`);
+      const result = await client().segment(tiny, { returnLogits: false });
+      assert.deepEqual(result.masks.map((m) => m.score), [0.75, 0.25, NaN]);
+      const scores = [{ score: 0.1 }, { score: NaN }, { score: Infinity }, { score: 0.9 }, { score: NaN }, { score: -Infinity }];
+      assert.deepEqual([...scores].sort(byScore).map((m) => m.score), [Infinity, 0.9, 0.1, -Infinity, NaN, NaN]);
+    });
+
+    it('refuses timeouts beyond what Node\'s timers hold, naming the option', () => {
+      for (const name of ['timeoutMs', 'connectTimeoutMs', 'firstByteTimeoutMs', 'stallTimeoutMs']) {
+        assert.throws(() => new Sam2Client({ url: server.url, [name]: 2 ** 31 }), new RegExp(`^RangeError: ${name} must be at most 2147483647 \\(what Node's timers hold\\), got 2147483648$`));
+      }
+      assert.throws(() => new Sam2Client({ url: '' }), /url is empty/);
+      assert.throws(() => new Sam2Client({ url: '  ' }), /url is empty/);
+    });
+
+    it('says where a redirect points, and follows it neither with the token nor without', async () => {
+      const target = await startLocalServer({ token: 'tok-redirect' });
+      const redirecting = await httpServer((_req, res) => res.writeHead(307, { location: `${target.url}/elsewhere` }).end('moved'));
+      try {
+        let retried = false;
+        const err = await client({ url: redirecting.url, token: 'tok-redirect', retries: 2 }).segment(scene.jpeg, {}, { onRetry: () => (retried = true) }).catch((e: unknown) => e);
+        assert.ok(err instanceof Sam2ApiError);
+        assert.equal(err.status, 307);
+        assert.equal(err.location, `${target.url}/elsewhere`);
+        assert.match(err.message, new RegExp(`^SAM2 API answered 307: ${redirecting.url} redirects to ${target.url}/elsewhere; redirects are not followed, so the token goes nowhere else: set the endpoint's URL`));
+        assert.ok(!err.message.includes('tok-redirect'));
+        assert.equal(retried, false);
+        assert.equal(redirecting.hits(), 1);
+        assert.equal(target.requests.length, 0, 'nothing reached where it pointed');
+      } finally {
+        await redirecting.close();
+        await target.close();
+      }
+    });
+
+    it('names a Content-Encoding it cannot inflate, and reads a compressed error body', async () => {
+      for (const encoding of ['compress', 'zstd', 'identity, compress']) {
+        const compressed = await httpServer((_req, res) => res.writeHead(200, { 'content-encoding': encoding }).end(gzipSync('{"masks": "", "scores": "", "logits": ""}')));
+        try {
+          const err = await client({ url: compressed.url }).segment(scene.jpeg).catch((e: unknown) => e);
+          assert.ok(err instanceof Sam2DecodeError, String(err));
+          assert.match(err.message, new RegExp(`compressed as "${encoding.split(', ').pop()}" \\(Content-Encoding\\), which this client cannot inflate`));
+        } finally {
+          await compressed.close();
+        }
+      }
+      // A proxy's gzip on an error page is inflated like an answer: the runner's own words come through.
+      const failing = await httpServer((_req, res) => res.writeHead(500, { 'content-encoding': 'gzip' }).end(gzipSync('{"detail": {"msg": "boom"}}')));
+      try {
+        await assert.rejects(client({ url: failing.url }).segment(scene.jpeg), (err: Sam2ApiError) => err.status === 500 && /boom/.test(err.message));
+      } finally {
+        await failing.close();
+      }
+    });
+
+    const malformed: Array<[string, string]> = [
+      ['a header line without a colon', 'HTTP/1.1 200 OK\r\nThis Is Not A Header\r\n\r\n'],
+      ['a status line that is not HTTP', 'SAM2/9 maybe\r\n\r\n'],
+      ['two different Content-Lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello'],
+    ];
+    for (const [what, reply] of malformed) {
+      it(`wraps undici's error for ${what} in a Sam2NetworkError with the URL`, async () => {
+        const raw = await rawServer(reply);
+        try {
+          const err = await client({ url: raw.url }).segment(scene.jpeg).catch((e: unknown) => e);
+          assert.ok(err instanceof Sam2NetworkError, String(err));
+          assert.match(err.message, new RegExp(`^the answer from ${raw.url} is not well-formed HTTP \\((HPE_|UND_ERR_|HTTPParserError)[A-Za-z_]*: .+\\); check the URL`));
+        } finally {
+          await raw.close();
+        }
+      });
+    }
+
+    it('refuses prompt text over the runner\'s 1 MiB field limit before sending, naming the field', async () => {
+      const before = server.requests.length;
+      const points = new Array(200_000).fill([1, 1]) as Array<[number, number]>;
+      const err = await client().segment(scene.jpeg, { points }, { promptsField: 'msg.sam2' }).catch((e: unknown) => e);
+      assert.ok(err instanceof Sam2InputError, String(err));
+      assert.equal(err.field, 'msg.sam2.points');
+      assert.match(err.message, /^msg\.sam2\.points: is \d+ bytes as the form field point_coords, over the runner's limit of 1048576 bytes \(1 MiB\) for one field\. Send fewer points/);
+      assert.equal(server.requests.length, before);
+    });
+
+    it('refuses a threshold that is not a finite number, naming the field', async () => {
+      for (const threshold of [NaN, Infinity, '0.5' as unknown as number]) {
+        await assert.rejects(client().segment(scene.jpeg, { threshold }, { promptsField: 'msg.sam2' }), (err: Sam2InputError) => err instanceof Sam2InputError && err.field === 'msg.sam2.threshold');
+      }
+    });
+
+    it('trims a token pasted with white space, and refuses one a header cannot carry, naming it', async () => {
+      const guarded = await startLocalServer({ token: 'tok-trim' });
+      try {
+        const result = await client({ url: guarded.url, token: '\ufefftok-trim \n' }).segment(scene.jpeg);
+        assert.equal(result.masks.length, 3);
+        for (const token of ['tok\n-trim', 'tok\u200b-trim', 'tök-trim']) {
+          assert.throws(() => new Sam2Client({ url: guarded.url, token }), (err: Sam2InputError) => err instanceof Sam2InputError && err.field === 'token' && !err.message.includes('trim'));
+        }
+      } finally {
+        await guarded.close();
+      }
+    });
+
+    it('refuses more objects than its limit before sending any', async () => {
+      const before = server.requests.length;
+      const objects = Array.from({ length: 101 }, () => ({ points: [[10, 10]] as Array<[number, number]> }));
+      await assert.rejects(client().segmentEach(scene.jpeg, objects, { promptsField: 'msg.sam2.objects' }), /^Sam2InputError: msg\.sam2\.objects: has 101 objects, over the limit of 100\./);
+      await assert.rejects(client({ maxObjects: 5 }).segmentEach(scene.jpeg, objects.slice(0, 6)), /objects: has 6 objects, over the limit of 5/);
+      await assert.rejects(client().segmentEach(scene.jpeg, objects.slice(0, 3), { maxObjects: 2 }), /has 3 objects, over the limit of 2/);
+      assert.equal(server.requests.length, before);
+    });
+
+    it('segments 50 objects with no listener-leak warning, and leaves nothing on the signals', async function () {
+      this.timeout(120_000);
+      const warnings: Error[] = [];
+      const onWarning = (w: Error) => warnings.push(w);
+      process.on('warning', onWarning);
+      try {
+        const c = client({ maxConcurrency: 4 });
+        const flow = new AbortController();
+        // A fixed small answer for each: the point is how the client holds 50 requests, not segmenting.
+        server.injectFaults(...new Array(50).fill('status=200;body={"masks": "[[[0.0, 1.0], [1.0, 1.0]]]", "scores": "[0.5]", "logits": "[[[0.0]]]"}'));
+        const objects = Array.from({ length: 50 }, () => ({ points: [[1, 1]] as Array<[number, number]>, multimask: false, returnLogits: false }));
+        const results = await c.segmentEach(tiny, objects, { signal: flow.signal });
+        assert.equal(results.length, 50);
+        // Warnings are emitted on the next tick.
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(warnings.map((w) => `${w.name}: ${w.message}`), []);
+        for (const signal of [flow.signal, c['closing'].signal]) assert.equal(heldBy(signal), 0);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
   });
 
   it('cancels the other objects\' requests when one fails', async () => {

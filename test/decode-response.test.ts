@@ -457,6 +457,39 @@ describe('decodeSegmentResponse', () => {
     });
   });
 
+  describe('long skipped strings', () => {
+    // Strings the decoder does not parse are searched 64 KiB at a time; the closing quote or
+    // an escape may fall on either side of a window's end.
+    const W = 65536;
+    const logits = lowRes(1, random(5));
+
+    function body(n: number, escaped: boolean): string {
+      const note = escaped ? `${'y'.repeat(n - 3)}\\\\${'y'.repeat(W)}\\u0022\\"` : 'x'.repeat(n);
+      const values = '0.0, '.repeat(Math.floor(n / 5));
+      const masks = `[[[${values}1.0${' '.repeat(n % 7)}]${escaped ? '\\u005d' : ']'}]`;
+      return `{"note": "${note}", "masks": "${masks}", "scores": "[0.5]", "logits": "${py(logits)}"}`;
+    }
+
+    for (const escaped of [false, true]) {
+      it(`reads past ${escaped ? 'escapes' : 'plain text'} of any length in skipped strings, whole or in chunks`, async () => {
+        for (const n of [W - 2, W - 1, W, W + 1, 2 * W + 7]) {
+          const text = body(n, escaped);
+          for (const source of [bytes(text), chunked(bytes(text), [1000, 70000, 3, W])]) {
+            const r = await decodeSegmentResponse(source, { masks: 'skip' });
+            assert.equal(r.masks, null);
+            assert.deepEqual(r.scores, Float32Array.from([0.5]));
+            assert.deepEqual(r.logits?.data, Float32Array.from(flat(logits)), `n = ${n}`);
+          }
+        }
+      });
+    }
+
+    it('still finds an unclosed skipped list after a long text', async () => {
+      const text = body(2 * W + 7, true).replace('\\u005d]"', ']"');
+      await rejectsWith(decodeSegmentResponse(bytes(text), { masks: 'skip' }), 'masks', text.indexOf(']"') + 1, /ends before its list is closed/);
+    });
+  });
+
   describe('abort', () => {
     it('stops waiting on a stalled body and rejects with the signal reason', async () => {
       let returned = false;

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import bcrypt from 'bcryptjs';
 import express from 'express';
 import sharp from 'sharp';
 import type { Node, NodeAPI } from '@node-red/registry';
-import { attachEditor, type NodeEditorLink } from '../nodes/admin/frame-link';
+import { attachEditor, editorState, type EditorConfig, type NodeEditorLink } from '../nodes/admin/frame-link';
 import { registerEditorRoutes } from '../nodes/admin/routes';
 import { Sam2Client } from '../lib/client';
 import type { SegmentResult } from '../lib/types';
@@ -18,7 +23,7 @@ const TRY_TYPE = 'application/vnd.sam2-try+json';
 
 interface Published {
   topic: string;
-  data: { enabled: boolean; image?: string; width?: number; height?: number; score?: number };
+  data: { enabled: boolean; kind?: string; image?: string; width?: number; height?: number; score?: number; objects?: number };
   at: number;
 }
 
@@ -103,6 +108,57 @@ function leftHalf(width: number, height: number, score: number): SegmentResult {
   return { width, height, masks: [{ mask, score, area: (width * height) / 2, bbox: [0, 0, width / 2, height], centroid: [width / 4, height / 2] }] };
 }
 
+/** A made-up answer: one mask, a disc. */
+function disc(width: number, height: number, cx: number, cy: number, r: number, score: number): SegmentResult {
+  const mask = new Uint8Array(width * height);
+  let area = 0;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (Math.hypot(x + 0.5 - cx, y + 0.5 - cy) < r) (mask[y * width + x] = 1), area++;
+  const bbox: [number, number, number, number] = [Math.floor(cx - r), Math.floor(cy - r), Math.ceil(cx + r), Math.ceil(cy + r)];
+  return { width, height, masks: [{ mask, score, area, bbox, centroid: [cx, cy] }] };
+}
+
+async function pixelsOf(url: string) {
+  const { data, info } = await sharp(Buffer.from(url.slice(url.indexOf(',') + 1), 'base64')).raw().toBuffer({ resolveWithObject: true });
+  return { info, at: (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x + 1) * info.channels)] };
+}
+
+/** A PNG that declares width x height but carries one tiny row: refused by the node, and never to be decoded later. */
+function declaredPng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(width + 1))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** An HTTP server that is not a SAM2 API: it answers every request with `answer`, and counts what it got. */
+async function foreignServer(answer: (req: IncomingMessage, res: ServerResponse) => void) {
+  const seen: Array<{ authorization?: string }> = [];
+  const server = createServer((req, res) => {
+    seen.push({ authorization: req.headers.authorization });
+    req.resume();
+    req.on('end', () => answer(req, res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    seen,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 function timers(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 }
@@ -127,7 +183,7 @@ describe('editor API', function () {
     await sam2.close();
   });
 
-  function attach(id: string, config: { preview?: boolean; overlayColor?: string } = {}) {
+  function attach(id: string, config: EditorConfig = {}) {
     const node = runtime.fakeNode(id);
     const link = attachEditor(runtime.RED, node, config);
     links.push(link);
@@ -219,12 +275,43 @@ describe('editor API', function () {
       assert.deepEqual(runtime.logged, []);
     });
 
-    it('says so when the last frame is not an image it can read', async () => {
+    it('keeps no frame it cannot read, and never decodes a file declaring a huge image', async () => {
       const link = attach('seg');
-      link.frame(Buffer.from('not an image'));
+      for (const bad of [Buffer.from('not an image'), declaredPng(30000, 30000)]) {
+        link.frame(bad);
+        const res = await runtime.request('GET', '/sam2-segment/seg/frame');
+        assert.equal(res.status, 404);
+        assert.match(res.json().error, /No frame yet/);
+      }
+      const good = (await makeScene('studio', 320, 180)).jpeg;
+      link.frame(good);
+      assert.equal((await runtime.request('GET', '/sam2-segment/seg/frame')).status, 200);
+      link.frame(declaredPng(30000, 30000));
       const res = await runtime.request('GET', '/sam2-segment/seg/frame');
-      assert.equal(res.status, 415);
-      assert.match(res.json().error, /not an image/);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-sam2-frame-width'), '320', 'the good frame stays the last one');
+    });
+
+    it('keeps the last frame as a small JPEG, not the bytes that came in, and Try uses it at the frame\'s scale', async () => {
+      const link = attach('seg');
+      deployEndpoint('ep');
+      const big = await makeScene('studio', 1600, 900);
+      const block = big.objects.find((o) => o.name === 'block')!;
+      link.frame(big.png);
+      const state = editorState(runtime.RED, 'seg')!;
+      const kept = (await state.current())!;
+      assert.deepEqual([kept.width, kept.height, kept.jpegWidth, kept.jpegHeight], [1600, 900, 800, 450]);
+      assert.equal((await sharp(kept.jpeg).metadata()).format, 'jpeg');
+      assert.ok(kept.jpeg.length < big.png.length / 4);
+      assert.ok(!Object.values(kept).some((v) => v === big.png), 'the frame\'s own bytes are not held');
+      const res = await runtime.request('POST', '/sam2-segment/seg/try', { endpoint: 'ep', points: [block.point], labels: [1] });
+      assert.equal(res.status, 200, res.text);
+      const answer = res.json();
+      assert.deepEqual([answer.width, answer.height], [1600, 900]);
+      const [x1, y1, x2, y2] = answer.masks[0].bbox;
+      const [bx1, by1, bx2, by2] = block.box;
+      assert.ok(Math.abs(x1 - bx1) <= 8 && Math.abs(y1 - by1) <= 8 && Math.abs(x2 - bx2) <= 8 && Math.abs(y2 - by2) <= 8, `bbox ${answer.masks[0].bbox} vs ${block.box}`);
+      assert.equal(sam2.requests.at(-1)!.fields.point_coords, JSON.stringify([[block.point[0] / 2, block.point[1] / 2]]));
     });
   });
 
@@ -312,6 +399,11 @@ describe('editor API', function () {
       const outside = await runtime.request('POST', '/sam2-segment/seg/try', { endpoint: 'ep', points: [[500, 10]], labels: [1] });
       assert.equal(outside.status, 400);
       assert.match(outside.json().error, /prompts\.points\[0\]: \[500, 10\] lies outside the image.*320x180/);
+      for (const threshold of ['high', 'NaN', true]) {
+        const bad = await runtime.request('POST', '/sam2-segment/seg/try', { endpoint: 'ep', points: [[10, 10]], labels: [1], threshold });
+        assert.equal(bad.status, 400, String(threshold));
+        assert.match(bad.json().error, new RegExp(`^prompts\\.threshold: is ${JSON.stringify(threshold)?.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, not a finite number\\. Use a number`));
+      }
       const empty = await runtime.request('POST', '/sam2-segment/seg/try', undefined);
       assert.equal(empty.status, 415);
       const broken = await fetch(`${runtime.url}/sam2-segment/seg/try`, { method: 'POST', headers: { 'content-type': TRY_TYPE }, body: '{"endpoint":' });
@@ -350,21 +442,21 @@ describe('editor API', function () {
     it('sends nothing while the preview is off', async () => {
       const link = attach('seg');
       const studio = await makeScene('studio', 320, 180);
-      link.answer(studio.jpeg, leftHalf(320, 180, 0.9));
+      link.answer(studio.jpeg, [leftHalf(320, 180, 0.9)]);
       const res = await runtime.request('POST', '/sam2-segment/seg/preview', { enabled: false });
       assert.equal(res.status, 200);
       assert.deepEqual(runtime.published.map((p) => p.data.enabled), [false]);
     });
 
-    it('sends a small tinted image of the best mask on the node\'s own topic when switched on', async () => {
+    it('sends a small tinted image of the best mask on the node\'s own topic when switched on, the overlay by default', async () => {
       const link = attach('seg', { overlayColor: '#00ff00' });
       const on = await runtime.request('POST', '/sam2-segment/seg/preview', { enabled: true });
       assert.deepEqual([on.status, on.json()], [200, { preview: true }]);
       const grey = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#808080' } }).jpeg().toBuffer();
-      link.answer(grey, leftHalf(640, 360, 0.87));
+      link.answer(grey, [leftHalf(640, 360, 0.87)]);
       const sent = await until('a preview', () => runtime.published[0]);
       assert.equal(sent.topic, 'sam2-segment/preview/seg');
-      assert.deepEqual([sent.data.enabled, sent.data.width, sent.data.height, sent.data.score], [true, 160, 90, 0.87]);
+      assert.deepEqual([sent.data.enabled, sent.data.kind, sent.data.width, sent.data.height, sent.data.score], [true, 'overlay', 160, 90, 0.87]);
       assert.match(sent.data.image!, /^data:image\/jpeg;base64,/);
       const { data } = await sharp(Buffer.from(sent.data.image!.split(',')[1], 'base64')).raw().toBuffer({ resolveWithObject: true });
       const pixel = (x: number, y: number) => [...data.subarray((y * 160 + x) * 3, (y * 160 + x) * 3 + 3)];
@@ -374,13 +466,55 @@ describe('editor API', function () {
       assert.ok(Math.abs(g2 - r2) < 12 && Math.abs(g2 - b2) < 12, `outside stays grey: ${[r2, g2, b2]}`);
     });
 
+    it('shows every object of the message, outlined, at the size the node asks for', async () => {
+      const link = attach('seg', { preview: true, previewSize: 320, overlayColor: '#00ff00' });
+      const grey = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+      link.answer(grey, [disc(640, 360, 160, 180, 100, 0.7), disc(640, 360, 480, 180, 100, 0.9)]);
+      const sent = await until('a preview', () => runtime.published[0]);
+      assert.deepEqual([sent.data.kind, sent.data.width, sent.data.height, sent.data.score, sent.data.objects], ['overlay', 320, 180, 0.9, 2]);
+      const { at } = await pixelsOf(sent.data.image!);
+      for (const x of [80, 240]) {
+        const [r, g, b] = at(x, 90);
+        assert.ok(g > r + 40 && g > b + 40, `object at x=${x} is green-tinted: ${[r, g, b]}`);
+      }
+      // Across the left disc's edge (x = 30 at this size) on its middle row: a dark line, then a light one.
+      const row = [26, 27, 28, 29, 30, 31, 32, 33, 34].map((x) => at(x, 90)[1]);
+      assert.ok(Math.min(...row) < 60 && Math.max(...row) > 200, `dark and light across the edge: ${row}`);
+      assert.ok(row.indexOf(Math.min(...row)) < row.indexOf(Math.max(...row)), `the dark line is outside the light one: ${row}`);
+    });
+
+    it('shows the cut-out, the object alone with transparency, when the node makes cut-outs', async () => {
+      const link = attach('seg', { preview: true, cutout: true });
+      const scene = await makeScene('studio', 640, 360);
+      link.answer(scene.jpeg, [disc(640, 360, 320, 180, 40, 0.8)]);
+      const sent = await until('a preview', () => runtime.published[0]);
+      // The object's 80-pixel box, not shrunk with the frame: a small object stays visible.
+      assert.deepEqual([sent.data.kind, sent.data.width, sent.data.height, sent.data.objects], ['cutout', 80, 80, 1]);
+      assert.match(sent.data.image!, /^data:image\/png;base64,/);
+      const { info, at } = await pixelsOf(sent.data.image!);
+      assert.equal(info.channels, 4);
+      assert.equal(at(40, 40)[3], 255, 'the object is opaque');
+      assert.equal(at(2, 2)[3], 0, 'the box\'s corner, off the disc, is transparent');
+      const frame = await sharp(scene.jpeg).raw().toBuffer();
+      const was = [...frame.subarray((180 * 640 + 320) * 3, (180 * 640 + 320) * 3 + 3)];
+      assert.ok(at(40, 40).slice(0, 3).every((c, i) => Math.abs(c - was[i]) < 24), `the object's own colours: ${at(40, 40)} against ${was}`);
+    });
+
+    it('says when its size is unusable, and uses the default', async () => {
+      const link = attach('seg', { preview: true, previewSize: 5000 });
+      assert.match(runtime.logged.join('\n'), /live preview: Preview size: is 5000, not a whole number of pixels from 32 to 640/);
+      link.answer(await sharp({ create: { width: 640, height: 360, channels: 3, background: '#808080' } }).jpeg().toBuffer(), [leftHalf(640, 360, 0.5)]);
+      const sent = await until('a preview', () => runtime.published[0]);
+      assert.equal(sent.data.width, 160);
+    });
+
     it('sends at most about two a second, the latest answer winning', async () => {
       const link = attach('seg', { preview: true });
       const frame = (await makeScene('studio', 320, 180)).jpeg;
       const started = Date.now();
       // A camera at 20 fps for 1.5 s.
       for (let i = 1; i <= 30; i++) {
-        link.answer(frame, leftHalf(320, 180, i / 100));
+        link.answer(frame, [leftHalf(320, 180, i / 100)]);
         await new Promise((r) => setTimeout(r, 50));
       }
       const last = await until('the last answer\'s preview', () => runtime.published.find((p) => p.data.score === 0.3));
@@ -394,10 +528,10 @@ describe('editor API', function () {
     it('leaves no timer behind when the node closes', async () => {
       const link = attach('seg', { preview: true });
       const frame = (await makeScene('studio', 320, 180)).jpeg;
-      link.answer(frame, leftHalf(320, 180, 0.5));
+      link.answer(frame, [leftHalf(320, 180, 0.5)]);
       await until('the first preview', () => runtime.published.length === 1);
       // Straight after a preview, the next one waits for its turn on a timer.
-      link.answer(frame, leftHalf(320, 180, 0.6));
+      link.answer(frame, [leftHalf(320, 180, 0.6)]);
       const waiting = timers();
       link.close();
       assert.equal(timers(), waiting - 1);
@@ -407,7 +541,7 @@ describe('editor API', function () {
       const link = attach('seg', { preview: true });
       const off = await runtime.request('POST', '/sam2-segment/seg/preview', { enabled: false });
       assert.equal(off.status, 200);
-      link.answer((await makeScene('studio', 320, 180)).jpeg, leftHalf(320, 180, 0.5));
+      link.answer((await makeScene('studio', 320, 180)).jpeg, [leftHalf(320, 180, 0.5)]);
       assert.deepEqual(runtime.published, [{ topic: 'sam2-segment/preview/seg', data: { enabled: false }, at: runtime.published[0].at }]);
     });
 
@@ -456,7 +590,7 @@ describe('editor API', function () {
     it('uses the stored token when none was typed, or when the field shows the stored one', async () => {
       const guarded = await startLocalServer({ token: TOKEN });
       try {
-        runtime.nodes.set('ep', { id: 'ep', type: 'sam2-endpoint' });
+        runtime.nodes.set('ep', { id: 'ep', type: 'sam2-endpoint', savedOrigin: new URL(guarded.url).origin });
         runtime.credentials.set('ep', { token: TOKEN });
         for (const body of [{ id: 'ep' }, { id: 'ep', token: '__PWRD__' }]) {
           const { answer, text } = await test({ ...body, settings: { service: 'custom', url: guarded.url } });
@@ -469,6 +603,94 @@ describe('editor API', function () {
         assert.equal(answer.tokenAccepted, false);
       } finally {
         await guarded.close();
+      }
+    });
+
+    it('sends the stored token only to the origin it was saved for: for another, it asks for one and sends nothing', async () => {
+      const saved = await startLocalServer({ token: TOKEN });
+      const elsewhere = await foreignServer((_req, res) => res.writeHead(401).end());
+      try {
+        const savedOrigin = new URL(saved.url).origin;
+        runtime.nodes.set('ep', { id: 'ep', type: 'sam2-endpoint', savedOrigin });
+        runtime.credentials.set('ep', { token: TOKEN });
+        const port = Number(new URL(saved.url).port);
+        const others = [
+          { service: 'custom', url: elsewhere.url },
+          { service: 'custom', url: `http://localhost:${port}` },
+          { service: 'custom', url: `https://127.0.0.1:${port}` },
+          { service: 'custom', url: `http://user:pw@127.0.0.1:${port + 1}` },
+          { service: 'community' },
+          { service: 'studio' },
+        ];
+        for (const settings of others) {
+          for (const body of [{ id: 'ep' }, { id: 'ep', token: '__PWRD__' }]) {
+            const { answer, text } = await test({ ...body, settings });
+            assert.deepEqual([answer.ok, answer.reachable, answer.tokenAccepted], [false, null, null], JSON.stringify(settings));
+            assert.match(answer.message, new RegExp(`^Nothing was sent: the saved token belongs to ${savedOrigin}, and this test goes to \\S+\\. Type the token`));
+            assert.ok(!text.includes(TOKEN));
+          }
+        }
+        assert.equal(elsewhere.seen.length, 0, 'nothing reached the other server');
+        // The saved origin itself, with any path, gets it.
+        const { answer } = await test({ id: 'ep', settings: { service: 'custom', url: `${saved.url}/` } });
+        assert.equal(answer.tokenAccepted, true, answer.message);
+        // A token typed in the dialog goes where the dialog says.
+        await test({ id: 'ep', token: 'typed-for-elsewhere', settings: { service: 'custom', url: elsewhere.url } });
+        assert.deepEqual(elsewhere.seen.map((r) => r.authorization), ['Bearer typed-for-elsewhere']);
+      } finally {
+        await saved.close();
+        await elsewhere.close();
+      }
+    });
+
+    it('trims a typed token, and refuses one with a character a header cannot carry, naming Token', async () => {
+      const guarded = await startLocalServer({ token: TOKEN });
+      try {
+        const trimmed = await test({ token: `\u200b ${TOKEN}\r\n`, settings: { service: 'custom', url: guarded.url } });
+        assert.equal(trimmed.answer.tokenAccepted, true, trimmed.answer.message);
+        const runs = guarded.requests.length;
+        for (const bad of [`${TOKEN.slice(0, 5)}\n${TOKEN.slice(5)}`, `${TOKEN}\u200bx`, `sk-ünïcode`]) {
+          const { answer, text } = await test({ token: bad, settings: { service: 'custom', url: guarded.url } });
+          assert.deepEqual([answer.ok, answer.reachable], [false, null]);
+          assert.match(answer.message, /^The settings are not usable: Token: has a character that cannot be sent in an HTTP header \(U\+[0-9A-F]{4} at position \d+\)/);
+          assert.ok(!text.includes(TOKEN.slice(5)));
+        }
+        assert.equal(guarded.requests.length, runs, 'nothing was sent with a bad token');
+      } finally {
+        await guarded.close();
+      }
+    });
+
+    it('relays a SAM2 API\'s own error words, and of any other answer only what kind it was', async () => {
+      const SECRET = 'ami-id: i-0secret42 internal-admin-password';
+      const answers: Array<[string, (req: IncomingMessage, res: ServerResponse) => void, RegExp]> = [
+        ['an HTML 404', (_q, r) => r.writeHead(404, { 'content-type': 'text/html' }).end(`<html><body>${SECRET}</body></html>`), /but not the segment-anything-2 route \(404, with an HTML page\)/],
+        ['a JSON 500 in no SAM2 shape', (_q, r) => r.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ message: SECRET })), /^Something answered at \S+ \(500, with JSON that is not a SAM2 API error\), but not as a SAM2 endpoint does/],
+        ['a plain-text 403', (_q, r) => r.writeHead(403).end(SECRET), /refused the token \(403, with plain text\)/],
+        ['a 200 with some other JSON', (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ [SECRET]: SECRET, masks: 1 })), /^Something answered at \S+, but its answer is not a SAM2 answer \(unreadable in \w+ at byte \d+\)\. Check the URL\.$/],
+        ['a 200 in a compression nobody asked for', (_q, r) => r.writeHead(200, { 'content-encoding': 'compress' }).end(Buffer.from([0x1f, 0x9d, 8, 0])), /its answer is compressed \(Content-Encoding: compress\)/],
+        ['a redirect elsewhere', (_q, r) => r.writeHead(302, { location: `http://169.254.169.254/latest/${SECRET.replace(/\W+/g, '-')}` }).end(SECRET), /answered 302, a redirect to http:\/\/169\.254\.169\.254\. It was not followed, and the token was not sent there/],
+      ];
+      for (const [what, answer, words] of answers) {
+        const foreign = await foreignServer(answer);
+        try {
+          const { answer: result, text } = await test({ token: TOKEN, settings: { service: 'custom', url: foreign.url } });
+          assert.equal(result.ok, false, what);
+          assert.match(result.message, words, what);
+          assert.ok(!text.includes('secret42') && !text.includes('password'), `${what}: ${result.message}`);
+          assert.equal(foreign.seen.length, 1, `${what}: one request, no redirect followed`);
+        } finally {
+          await foreign.close();
+        }
+      }
+      // The runner's own words still come through.
+      const gateway = await startLocalServer({ flavour: 'gateway' });
+      try {
+        gateway.injectFaults('status=400;body={"error":{"message":"bad prompt: point_coords"}}');
+        const { answer } = await test({ settings: { service: 'custom', url: gateway.url } });
+        assert.match(answer.message, /answered an error \(400: bad prompt: point_coords\)/);
+      } finally {
+        await gateway.close();
       }
     });
 
@@ -532,10 +754,47 @@ describe('editor API', function () {
       }
     });
 
-    it('says which setting is unusable before sending anything', async () => {
-      const { answer } = await test({ settings: { service: 'custom', url: sam2.url, caFile: '/no/such/ca.pem' } });
-      assert.deepEqual([answer.ok, answer.reachable], [false, null]);
-      assert.match(answer.message, /^The settings are not usable: CA file \/no\/such\/ca\.pem cannot be read \(ENOENT\)/);
+    describe('says which setting is unusable before sending anything, and never holds the event loop', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sam2-ca-'));
+      const fifo = join(dir, 'pipe.pem');
+      execFileSync('mkfifo', [fifo]);
+      mkdirSync(join(dir, 'folder.pem'));
+      writeFileSync(join(dir, 'big.pem'), Buffer.alloc(1024 * 1024 + 1, 0x41));
+      writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+      const notRegular = /is not a readable regular file\. Set it to a PEM file of certificate authorities/;
+      const table: Array<[string, object, RegExp]> = [
+        ['a CA file that does not exist', { caFile: '/no/such/ca.pem' }, /^The settings are not usable: CA file: \/no\/such\/ca\.pem is not a readable regular file/],
+        ['a CA file that is a named pipe nobody writes to', { caFile: fifo }, notRegular],
+        ['a CA file that is a device without end', { caFile: '/dev/zero' }, notRegular],
+        ['a CA file that is a directory', { caFile: join(dir, 'folder.pem') }, notRegular],
+        ['a CA file over 1 MiB', { caFile: join(dir, 'big.pem') }, /CA file: \S+big\.pem is 1048577 bytes, over the 1 MiB a certificate file needs/],
+        ['a CA file without a certificate', { caFile: join(dir, 'key.pem') }, /CA file: \S+key\.pem holds no PEM certificate/],
+        ['an empty URL', { url: '' }, /^The settings are not usable: URL: is empty\. Enter the base URL of your gateway or runner, or choose the Livepeer community gateway/],
+        ['a URL of spaces', { url: '   ' }, /URL: is empty/],
+        ['an unknown service', { service: 'cloud', url: undefined }, /^The settings are not usable: Service: is "cloud", not one this node knows/],
+        ['a timeout beyond Node\'s timers', { timeout: 3_000_000 }, /Timeout: is 3000000 seconds, out of range\. Use a number more than 0 and at most 2147483 seconds/],
+        ['a timeout of 0', { timeout: 0 }, /Timeout: is 0 seconds, out of range/],
+        ['a negative concurrency', { concurrency: -1 }, /At once: is -1 requests, out of range\. Use a whole number from 1 to 64/],
+        ['a fractional retry count', { retries: 1.5 }, /Retries: is 1\.5, not a whole number/],
+        ['a max answer that is not a number', { maxResponseMB: 'lots' }, /Max answer: is "lots", not a number/],
+        ['a max image of 0', { maxInputMP: 0 }, /Max image: is 0 megapixels, out of range/],
+      ];
+      for (const [what, change, words] of table) {
+        it(what, async () => {
+          const runs = sam2.requests.length;
+          let last = Date.now();
+          let longest = 0;
+          const tick = setInterval(() => {
+            longest = Math.max(longest, Date.now() - last);
+            last = Date.now();
+          }, 20);
+          const { answer } = await test({ settings: { service: 'custom', url: sam2.url, ...change } }).finally(() => clearInterval(tick));
+          assert.deepEqual([answer.ok, answer.reachable], [false, null]);
+          assert.match(answer.message, words);
+          assert.equal(sam2.requests.length, runs, 'nothing was sent');
+          assert.ok(longest < 1000, `the event loop went ${longest} ms without a timer`);
+        });
+      }
     });
   });
 });

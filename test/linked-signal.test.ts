@@ -34,6 +34,19 @@ describe('linkSignals', () => {
     assert.equal(heldBy(lasting.signal), 0);
   });
 
+  it('puts one listener on a source however many links follow it, and all of them abort', () => {
+    const flow = new AbortController();
+    const links = Array.from({ length: 50 }, () => linkSignals([flow.signal]));
+    assert.equal(getEventListeners(flow.signal, 'abort').length, 1);
+    links[0].release();
+    assert.equal(getEventListeners(flow.signal, 'abort').length, 1);
+    flow.abort(new Error('stopped'));
+    assert.ok(links.slice(1).every((l) => (l.signal.reason as Error)?.message === 'stopped'));
+    assert.equal(links[0].signal.aborted, false, 'a released link no longer follows');
+    links.forEach((l) => l.release());
+    assert.equal(getEventListeners(flow.signal, 'abort').length, 0);
+  });
+
   it('no longer follows a signal after release', () => {
     const a = new AbortController();
     const { signal, release } = linkSignals([a.signal]);

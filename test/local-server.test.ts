@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import { request as httpRequest, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Agent, FormData, request } from 'undici';
 import { maskFromLogits, resizeBilinear } from '../lib/bilinear';
@@ -353,6 +353,14 @@ describe('local server', function () {
           const res = await post(server(), { path, image: jpeg(small), fields: { multimask_output: 'false', return_logits: 'false' } });
           assert.equal(res.status, 200, path);
         }
+      });
+
+      it('answers 404 for the route doubled, under any prefix, as the runner does', async () => {
+        for (const path of ['/segment-anything-2/segment-anything-2', '/segment-anything-2/segment-anything-2/', '/api/segment-anything-2/segment-anything-2', '/segment-anything-2/x/segment-anything-2']) {
+          const res = await post(server(), { path, image: jpeg(small), fields: { multimask_output: 'false', return_logits: 'false' } });
+          assert.deepEqual([res.status, JSON.parse(res.text)], [404, { detail: 'Not Found' }], path);
+        }
+        assert.equal((await post(server(), { path: '/segment-anything-2-old/segment-anything-2', image: jpeg(small), fields: { return_logits: 'false' } })).status, 200, 'a prefix that only starts like the route is still a prefix');
       });
 
       it('accepts an empty or missing model_id, as the runner does', async () => {
@@ -737,10 +745,22 @@ describe('local server', function () {
         assert.equal(server().requests.at(-1)?.status, 401);
       });
 
-      it('keeps the debug endpoints behind the token', async () => {
-        const res = await request(`${server().url}/debug/requests`);
-        assert.equal(res.statusCode, 401);
-        await res.body.dump();
+      it('keeps every debug route and fault injection behind the token', async () => {
+        for (const [method, path] of [['GET', '/debug/requests'], ['POST', '/debug/faults'], ['GET', '/debug/anything'], ['DELETE', '/debug/']] as const) {
+          const res = await request(`${server().url}${path}`, { method, body: method === 'POST' ? JSON.stringify({ faults: ['status=418'] }) : undefined });
+          assert.equal(res.statusCode, 401, `${method} ${path}`);
+          assert.deepEqual(await res.body.json(), { detail: { msg: 'Invalid bearer token.' } });
+        }
+        const auth = { authorization: `Bearer ${TOKEN}` };
+        const ok = { image: jpeg(small), fields: { multimask_output: 'false', return_logits: 'false' } };
+        // Without the token a fault header changes nothing: the runner's 401, not the fault; and nothing was queued above.
+        const withoutToken = await post(server(), { ...ok, headers: { 'x-sam2-fault': 'status=200;body=pwned' } });
+        assert.equal(withoutToken.status, 401);
+        const badSpec = await post(server(), { ...ok, headers: { 'x-sam2-fault': 'teleport' } });
+        assert.equal(badSpec.status, 401, 'not even the spec is read');
+        assert.equal((await post(server(), { ...ok, headers: auth })).status, 200);
+        const withToken = await post(server(), { ...ok, headers: { ...auth, 'x-sam2-fault': 'status=503' } });
+        assert.equal(withToken.status, 503);
       });
 
       it('keeps only the last 100 requests', async () => {
@@ -924,6 +944,58 @@ describe('local server', function () {
           const res = await post(server(), { image: jpeg(small), headers: { 'x-sam2-fault': 'status=200' } });
           assert.equal(res.status, 200, 'n = 5 would be 503 but for the header');
         });
+      });
+    });
+  });
+
+  describe('a body over the size limit', () => {
+    withServer({ maxBodyBytes: 1024 * 1024 }, (server) => {
+      /** Streams `total` bytes (or declares them) and stops writing once an answer arrives. */
+      function upload(total: number, declare: boolean): Promise<{ status: number; text: string; written: number }> {
+        return new Promise((resolve, reject) => {
+          const req = httpRequest(`${server().url}/segment-anything-2`, {
+            method: 'POST',
+            headers: { 'content-type': 'multipart/form-data; boundary=x', ...(declare ? { 'content-length': String(total) } : {}) },
+          });
+          let written = 0;
+          let answered = false;
+          req.on('response', (res) => {
+            answered = true;
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text, written }));
+          });
+          req.on('error', (err) => {
+            if (!answered) reject(err);
+          });
+          const chunk = Buffer.alloc(64 * 1024, 0x61);
+          const pump = (): void => {
+            while (!answered && written < total && !declare) {
+              written += chunk.length;
+              if (!req.write(chunk)) return void req.once('drain', pump);
+            }
+            if (!answered && !declare) req.end();
+          };
+          if (declare) req.flushHeaders();
+          else pump();
+        });
+      }
+
+      it('is refused with 413 as it streams in, long before it is all sent', async () => {
+        const sent = await upload(256 * 1024 * 1024, false);
+        assert.equal(sent.status, 413);
+        assert.deepEqual(JSON.parse(sent.text), { detail: { msg: 'Request body over 1048576 bytes' } });
+        assert.ok(sent.written < 64 * 1024 * 1024, `the client had written ${sent.written} bytes when refused`);
+        assert.equal(server().requests.at(-1)?.status, 413);
+      });
+
+      it('is refused by its Content-Length before a byte of it is read', async () => {
+        const sent = await upload(10 * 1024 * 1024, true);
+        assert.equal(sent.status, 413);
+      });
+
+      it('still serves a request under the limit', async () => {
+        assert.equal((await post(server(), { image: jpeg(small), fields: { return_logits: 'false' } })).status, 200);
       });
     });
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { Sam2InputError } from '../lib/errors';
-import { renderCutout, renderOverlay } from '../lib/overlay';
+import { SEGMENT_DEFAULTS } from '../lib/defaults';
+import { OUTLINE_DARK, OUTLINE_LIGHT, renderCutout, renderOverlay } from '../lib/overlay';
 import { makeScene } from './fixtures/scenes';
 
 const W = 64;
@@ -60,20 +61,40 @@ function outlinePixels(mask: Uint8Array, width: number): Set<number> {
 }
 
 const COLOUR = [0xff, 0x3b, 0x30];
+const DEFAULT_COLOUR = [1, 3, 5].map((i) => parseInt(SEGMENT_DEFAULTS.overlayColor.slice(i, i + 2), 16));
+
+/** The outline's shade at a pixel: the outer half (rounded up) of a double line dark; a single line dark over light pixels. */
+function shadeAt(i: number, outline: number, darkHalf: Set<number>): number[] {
+  if (outline > 1) return [...(darkHalf.has(i) ? OUTLINE_DARK : OUTLINE_LIGHT)];
+  const luma = RGB[i * 3] * 0.299 + RGB[i * 3 + 1] * 0.587 + RGB[i * 3 + 2] * 0.114;
+  return [...(luma >= 128 ? OUTLINE_DARK : OUTLINE_LIGHT)];
+}
+
+/** WCAG contrast ratio of two sRGB colours, 1 (none) to 21 (black on white). */
+function contrast(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const lum = (c: ArrayLike<number>) =>
+    [0, 1, 2].reduce((sum, k) => {
+      const v = c[k] / 255;
+      return sum + [0.2126, 0.7152, 0.0722][k] * (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    }, 0);
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
 
 describe('overlay', () => {
   for (const outline of [0, 1, 2, 4]) {
-    it(`PNG, outline ${outline}: off the mask unchanged, on it half way to the colour, the outline solid`, async () => {
+    it(`PNG, outline ${outline}: off the mask unchanged, on it half way to the colour, the outline dark and light`, async () => {
       const out = await rawOf(await renderOverlay(await pngOf(RGB), MASK, W, H, { color: '#ff3b30', opacity: 0.5, outline, format: 'png' }));
       assert.deepEqual([out.width, out.height, out.channels], [W, H, 3]);
       const line = outlinePixels(MASK, outline);
+      const darkHalf = outlinePixels(MASK, Math.ceil(outline / 2));
       if (outline > 0) assert.ok(line.size > 0);
       for (let i = 0; i < W * H; i++) {
         const got = [...out.data.subarray(i * 3, i * 3 + 3)];
         const was = [...RGB.subarray(i * 3, i * 3 + 3)];
         const where = `pixel (${i % W}, ${Math.floor(i / W)})`;
         if (!MASK[i]) assert.deepEqual(got, was, `${where} is off the mask`);
-        else if (line.has(i)) assert.deepEqual(got, COLOUR, `${where} is on the outline`);
+        else if (line.has(i)) assert.deepEqual(got, shadeAt(i, outline, darkHalf), `${where} is on the outline`);
         else for (let c = 0; c < 3; c++) assert.ok(Math.abs(got[c] - (was[c] + COLOUR[c]) / 2) <= 1, `${where} channel ${c}: ${got[c]} from ${was[c]}`);
       }
     });
@@ -84,9 +105,9 @@ describe('overlay', () => {
     // Row 8, column 0: on the mask, its only neighbour off the mask would be outside the frame.
     const p = (8 * W + 0) * 3;
     assert.deepEqual([...out.data.subarray(p, p + 3)], [...RGB.subarray(p, p + 3)]);
-    // Row 5, column 0: top row of the bar, its neighbour above is off the mask.
+    // Row 5, column 0: top row of the bar, its neighbour above is off the mask; a dark pixel, so a light line.
     const q = (5 * W + 0) * 3;
-    assert.deepEqual([...out.data.subarray(q, q + 3)], COLOUR);
+    assert.deepEqual([...out.data.subarray(q, q + 3)], [...OUTLINE_LIGHT]);
   });
 
   it('opacity 1 paints the mask the colour; opacity 0 with no outline changes nothing', async () => {
@@ -99,7 +120,7 @@ describe('overlay', () => {
     assert.deepEqual(none.data, RGB);
   });
 
-  it('JPEG by default, from a JPEG photo: tinted red on the object, the rest as it was within JPEG noise', async () => {
+  it('JPEG by default, from a JPEG photo: tinted magenta on the object, the rest as it was within JPEG noise', async () => {
     const scene = await makeScene('studio', 480, 270);
     const block = scene.objects.find((o) => o.name === 'block');
     assert.ok(block);
@@ -111,7 +132,7 @@ describe('overlay', () => {
     let offDiff = 0;
     let offCount = 0;
     let redGain = 0;
-    let blueLoss = 0;
+    let greenLoss = 0;
     let onCount = 0;
     const [x1, y1, x2, y2] = block.box;
     for (let y = 0; y < scene.height; y++) {
@@ -126,22 +147,74 @@ describe('overlay', () => {
           offCount += 3;
         } else if (deep && block.mask[i]) {
           redGain += out.data[p] - before.data[p];
-          blueLoss += before.data[p + 2] - out.data[p + 2];
+          greenLoss += before.data[p + 1] - out.data[p + 1];
           onCount++;
         }
       }
     }
     assert.ok(offDiff / offCount < 2, `off the object the mean change is ${offDiff / offCount}`);
-    // The block is blue (~#2f58a2): half way to #ff3b30 adds about 100 to red, takes about 60 from blue.
+    // The block is blue (~#2f58a2): half way to #ff00ff adds about 100 to red, takes about 45 from green.
     assert.ok(redGain / onCount > 80, `red rose by ${redGain / onCount}`);
-    assert.ok(blueLoss / onCount > 40, `blue fell by ${blueLoss / onCount}`);
+    assert.ok(greenLoss / onCount > 30, `green fell by ${greenLoss / onCount}`);
   });
 
   it('a greyscale image still gets a coloured tint', async () => {
     const grey = await sharp(RGB, { raw: { width: W, height: H, channels: 3 } }).toColourspace('b-w').png().toBuffer();
     const out = await rawOf(await renderOverlay(grey, MASK, W, H, { opacity: 1, outline: 0, format: 'png' }));
     const p = (24 * W + 36) * 3;
-    assert.deepEqual([...out.data.subarray(p, p + 3)], COLOUR);
+    assert.deepEqual([...out.data.subarray(p, p + 3)], DEFAULT_COLOUR);
+  });
+
+  describe('shows on any photo, at the default settings', () => {
+    // Objects users segment: a red ball (the demo's), a cyan toy, foliage, skin, a grey car, a
+    // white wall; each a disc on a background of another of them.
+    const OBJECTS: Array<[string, number[]]> = [
+      ['red', [220, 20, 30]],
+      ['cyan', [0, 220, 230]],
+      ['green', [40, 140, 40]],
+      ['skin', [225, 180, 150]],
+      ['grey', [128, 128, 128]],
+      ['white', [245, 245, 245]],
+    ];
+    const S = 48;
+    const disc = maskOf((x, y) => Math.hypot(x - 24, y - 24) < 14, S, S);
+    const edges: number[] = [];
+    for (let y = 1; y < S - 1; y++) for (let x = 1; x < S - 1; x++) {
+      const i = y * S + x;
+      if (disc[i] && (!disc[i - 1] || !disc[i + 1] || !disc[i - S] || !disc[i + S])) edges.push(i);
+    }
+
+    function scene(object: number[], around: number[]): Buffer {
+      const rgb = Buffer.alloc(S * S * 3);
+      for (let i = 0; i < S * S; i++) rgb.set(disc[i] ? object : around, i * 3);
+      return rgb;
+    }
+
+    for (const [name, object] of OBJECTS) {
+      it(`${name} object on each of the others: the outline has a line that stands out from both, all the way round`, async () => {
+        for (const [aroundName, around] of OBJECTS) {
+          if (aroundName === name) continue;
+          const out = await rawOf(await renderOverlay(await pngOf(scene(object, around), S, S), disc, S, S, { format: 'png' }));
+          for (const i of edges) {
+            // Across the edge, inwards: the outline's pixels within its default 2 pixels.
+            const x = i % S;
+            const y = Math.floor(i / S);
+            const dx = Math.sign(x - 24) * (Math.abs(x - 24) >= Math.abs(y - 24) ? 1 : 0);
+            const dy = Math.sign(y - 24) * (Math.abs(y - 24) > Math.abs(x - 24) ? 1 : 0);
+            const across = [0, 1].map((k) => [...out.data.subarray(((y - k * dy) * S + x - k * dx) * 3, ((y - k * dy) * S + x - k * dx) * 3 + 3)]);
+            const best = Math.max(...across.map((c) => Math.min(contrast(c, object), contrast(c, around))));
+            assert.ok(best >= 3, `at (${x}, ${y}) the outline ${JSON.stringify(across)} contrasts ${best.toFixed(2)}:1 at best with ${name} and ${aroundName}`);
+          }
+        }
+      });
+      it(`${name} object: the tint changes it visibly`, async () => {
+        const out = await rawOf(await renderOverlay(await pngOf(scene(object, [0, 0, 0]), S, S), disc, S, S, { format: 'png' }));
+        const p = (24 * S + 24) * 3;
+        const shift = Math.hypot(...[0, 1, 2].map((c) => out.data[p + c] - object[c]));
+        // The old red tint moved the red ball by 38; half way to any colour moves a colour far from it by 100 or more.
+        assert.ok(shift >= 100, `the middle moved from ${object} to ${[...out.data.subarray(p, p + 3)]}, by ${shift.toFixed(0)}`);
+      });
+    }
   });
 
   it('an empty mask gives the image back unchanged', async () => {
@@ -159,7 +232,7 @@ describe('overlay', () => {
   it('bad options are errors naming the node option and the fix', async () => {
     const image = await pngOf(RGB);
     const cases: Array<[Record<string, unknown>, string, RegExp]> = [
-      [{ color: 'red' }, 'overlayColor', /colour like #ff3b30.*six hex digits/],
+      [{ color: 'red' }, 'overlayColor', /colour like #[0-9a-f]{6}.*six hex digits/],
       [{ color: '#ff3b3' }, 'overlayColor', /"#ff3b3"/],
       [{ opacity: 1.5 }, 'overlayOpacity', /from 0 to 1, got 1.5/],
       [{ opacity: Number.NaN }, 'overlayOpacity', /got NaN/],

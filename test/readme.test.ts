@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalServer, type LocalServer } from '../local-server/server';
+import { writeFormatA } from './fixtures/sam2-models';
 
 const ROOT = resolve(__dirname, '..', '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -69,12 +70,15 @@ describe('README code blocks, as pasted', function () {
   this.timeout(90_000);
   let server: LocalServer;
   let dir: string;
+  let modelDir: string;
 
   before(async () => {
     server = await startLocalServer();
     dir = mkdtempSync(join(tmpdir(), 'sam2-readme-'));
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(ROOT, join(dir, 'node_modules', 'node-red-contrib-sam2'), 'dir');
+    // A block about a model on this machine gets a stand-in with SAM2's signatures (no weights here).
+    modelDir = writeFormatA(join(dir, 'sam2-model'));
   });
   after(async () => {
     await server?.close();
@@ -90,7 +94,7 @@ describe('README code blocks, as pasted', function () {
       const script = join(dir, `block-${n}.cjs`);
       writeFileSync(script, block.code);
       const before = server.requests.length;
-      const { code, stdout, stderr } = await run(script, dir, { SAM2_URL: server.url });
+      const { code, stdout, stderr } = await run(script, dir, { SAM2_URL: server.url, SAM2_MODEL_DIR: modelDir });
       assert.equal(code, 0, `README ${block.where} exited with ${code}:\n${stderr}${stdout}`);
       assert.equal(stderr, '', `README ${block.where} wrote to stderr`);
       if (block.code.includes('Sam2Client')) assert.ok(server.requests.length > before, `README ${block.where} made a client but sent no request to the local server:\n${stdout}`);

@@ -3,6 +3,10 @@
  * the local SAM2-compatible server: what a flow author sees at the end of a wire.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { startLocalServer, type LocalServer } from '../local-server/server';
 import { helper, loadSegmentFlow, nextMessage as next } from './fixtures/flow';
@@ -149,6 +153,151 @@ describe('sam2-segment in a Node-RED flow', function () {
     assert.equal((msg.sam2.logits as unknown as Float32Array[][]).length, 2);
   });
 
+  interface Annotated {
+    annotations: Array<{ type: string; bbox: number[]; label: string; score: number }>;
+    summary: Record<string, number>;
+  }
+
+  it('hands the next node a box per mask for node-red-node-annotate-image, and a summary to send on as it is', async () => {
+    const target = scene.objects[0];
+    await load({ points: [{ x: target.point[0], y: target.point[1], label: 1 }] });
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const msg = (await out) as OutMsg & Annotated;
+    const shown = msg.masks.filter((m) => m.area > 0);
+    assert.equal(msg.annotations.length, shown.length);
+    msg.annotations.forEach((a, i) => {
+      const [x1, y1, x2, y2] = shown[i].bbox;
+      assert.deepEqual(a, { type: 'rect', bbox: [x1, y1, x2 - x1, y2 - y1], label: `mask ${i + 1} ${shown[i].score.toFixed(2)}`, score: a.score });
+      assert.ok(Math.abs(a.score - shown[i].score) < 1e-4);
+    });
+    const [x, y, w, h] = msg.annotations[0].bbox;
+    assert.ok(target.point[0] >= x && target.point[0] < x + w && target.point[1] >= y && target.point[1] < y + h, 'the best box holds the point');
+    // JSON as it is: what an MQTT out node sends, and a Home Assistant sensor reads back.
+    const text = JSON.stringify(msg.summary);
+    assert.deepEqual(JSON.parse(text), msg.summary);
+    assert.ok(text.length < 200, text);
+    assert.deepEqual(Object.keys(msg.summary).sort(), ['areaShare', 'bestScore', 'found', 'height', 'masks', 'objects', 'timeMs', 'width']);
+    assert.deepEqual([msg.summary.objects, msg.summary.found, msg.summary.masks, msg.summary.width, msg.summary.height], [1, 1, 3, 640, 480]);
+    assert.ok(Math.abs(msg.summary.bestScore - msg.scores[0]) < 1e-4);
+    assert.ok(Math.abs(msg.summary.areaShare - msg.masks[0].area / (640 * 480)) < 1e-4, `${msg.summary.areaShare}`);
+    assert.ok(Math.abs(msg.summary.areaShare - target.mask.reduce((n, v) => n + v, 0) / (640 * 480)) < 0.02, 'about the object\'s own share');
+  });
+
+  it('with several objects: a box per object, the summary and the status count them all', async () => {
+    const [a, b] = scene.objects;
+    await load({ select: 'best' });
+    const green = new Promise<string>((resolve) =>
+      helper.getNode('seg').on('call:status', (call: { args: [{ fill?: string; text?: string }] }) => {
+        if (call.args[0].fill === 'green') resolve(call.args[0].text ?? '');
+      }),
+    );
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { multimask: false, objects: [{ box: a.box }, { box: b.box }] } });
+    const msg = (await out) as OutMsg & Annotated & { objects: Array<{ masks: OutMsg['masks'] }> };
+    assert.deepEqual(msg.annotations.map((n) => n.label.replace(/ \d\.\d\d$/, '')), ['object 1', 'object 2']);
+    msg.annotations.forEach((n, i) => {
+      const [x1, y1, x2, y2] = msg.objects[i].masks[0].bbox;
+      assert.deepEqual(n.bbox, [x1, y1, x2 - x1, y2 - y1]);
+    });
+    const areas = msg.objects.map((o) => o.masks[0].area);
+    assert.deepEqual([msg.summary.objects, msg.summary.found, msg.summary.masks], [2, 2, 2]);
+    assert.ok(Math.abs(msg.summary.bestScore - Math.max(...msg.objects.map((o) => o.masks[0].score))) < 1e-4);
+    // The two objects do not overlap: together they cover the sum of their areas.
+    assert.ok(Math.abs(msg.summary.areaShare - (areas[0] + areas[1]) / (640 * 480)) < 1e-4, `${msg.summary.areaShare} for areas ${areas}`);
+    assert.match(await green, /^2 objects · best \d\.\d\d · \d+ ms$/);
+  });
+
+  it('shows how much of a slow answer has arrived, a few times a second, then the result', async () => {
+    await load({ points: [{ x: 320, y: 240, label: 1 }] });
+    const statuses: Array<{ fill?: string; text: string; at: number }> = [];
+    helper.getNode('seg').on('call:status', (call: { args: [{ fill?: string; text?: string }] }) => statuses.push({ fill: call.args[0].fill, text: call.args[0].text ?? '', at: Date.now() }));
+    // The answer's text (three 640x480 masks, several MB) in 128 kB pieces 30 ms apart: seconds.
+    server.injectFaults('trickle=30;chunk=131072');
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    const msg = await out;
+    assert.equal(msg.masks.length, 3);
+    const progress = statuses.filter((s) => s.text.startsWith('receiving'));
+    assert.ok(progress.length >= 3, `progress shown ${progress.length} times: ${statuses.map((s) => s.text).join(' | ')}`);
+    const sizes = progress.map((s) => {
+      const m = /^receiving (\d+(?:\.\d)?) (kB|MB)…$/.exec(s.text);
+      assert.ok(m, s.text);
+      return Number(m[1]) * (m[2] === 'MB' ? 1024 * 1024 : 1024);
+    });
+    for (let i = 1; i < sizes.length; i++) {
+      assert.ok(sizes[i] > sizes[i - 1], `growing: ${progress.map((s) => s.text)}`);
+    }
+    const span = progress.at(-1)!.at - progress[0].at;
+    assert.ok(progress.length <= Math.ceil(span / 250) + 1, `at most about four a second: ${progress.length} in ${span} ms`);
+    assert.ok(sizes.at(-1)! > 1024 * 1024, `the last count is past 1 MB: ${progress.at(-1)!.text}`);
+    assert.equal(progress.every((s) => s.fill === 'blue'), true);
+    await new Promise<void>((resolve) => {
+      const done = () => statuses.at(-1)?.fill === 'green' && resolve();
+      done();
+      helper.getNode('seg').on('call:status', done);
+    });
+    assert.match(statuses.at(-1)!.text, /^3 masks · best/);
+  });
+
+  interface StatusCall {
+    thisValue: unknown;
+    args: [{ fill?: string; shape?: string; text?: string }];
+  }
+  /** Every status and warning `id` gave, from the helper's spies (they see the ones set at deploy too). */
+  function calls(id: string, method: 'status' | 'warn'): StatusCall['args'][0][] {
+    const node = helper.getNode(id);
+    const spy = node[method] as unknown as { getCalls(): StatusCall[] };
+    return spy.getCalls().filter((c) => c.thisValue === node).map((c) => c.args[0]);
+  }
+  /** The status `id` shows once the message in hand is answered. */
+  function answeredStatus(id: string): Promise<{ fill?: string; text?: string }> {
+    return new Promise((resolve) =>
+      helper.getNode(id).on('call:status', (call: StatusCall) => {
+        if (call.args[0].shape === 'dot' && (call.args[0].fill === 'green' || call.args[0].fill === 'yellow')) resolve(call.args[0]);
+      }),
+    );
+  }
+
+  it('a node with no points and no box says so at deploy, answers prompts from msg.sam2, and warns on a message without', async () => {
+    const target = scene.objects[0];
+    await load();
+    assert.deepEqual(calls('seg', 'status').at(-1), { fill: 'yellow', shape: 'ring', text: 'no prompt: set points or a box, or send msg.sam2' });
+
+    let out = nextMessage('out');
+    let status = answeredStatus('seg');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { points: [target.point] } });
+    const prompted = await out;
+    assert.equal(prompted.sam2.warning, undefined);
+    assert.ok(iou((await pngMask(prompted.payload)).mask, target.mask) > 0.8);
+    assert.match((await status).text!, /^3 masks · best/);
+    assert.equal((await status).fill, 'green');
+
+    // No prompt anywhere: the API still answers (SAM2 picks something), and the node says so.
+    for (let i = 0; i < 2; i++) {
+      out = nextMessage('out');
+      status = answeredStatus('seg');
+      helper.getNode('seg').receive({ payload: scene.jpeg });
+      const bare = await out;
+      assert.equal(bare.masks.length, 3);
+      assert.match(String(bare.sam2.warning), /^no prompt: the node has no points or box and msg.sam2 gave none, .*Set points or a box in the node, or send msg.sam2.points or msg.sam2.box$/);
+      assert.deepEqual([(await status).fill, /^no prompt · 3 masks · best/.test((await status).text!)], ['yellow', true]);
+    }
+    assert.equal(server.requests.at(-1)!.fields.point_coords, undefined, 'sent with no prompt, as the API allows');
+    const warned = calls('seg', 'warn').map(String);
+    assert.equal(warned.filter((w) => /no prompt/.test(w)).length, 1, `warned once per deploy: ${warned}`);
+  });
+
+  it('with objects, names the object that had no prompt', async () => {
+    const [a] = scene.objects;
+    await load({ points: [{ x: a.point[0], y: a.point[1], label: 1 }] });
+    assert.notEqual(calls('seg', 'status').at(-1)?.fill, 'yellow', 'a node with points has nothing to warn about');
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { objects: [{ box: a.box }, { points: null }] } });
+    const msg = await out;
+    assert.match(String(msg.sam2.warning), /^no prompt: msg\.sam2\.objects\[1\] had no points, box or maskInput/);
+  });
+
   describe('bad input: a clear error naming the field, no request sent, and the next message still works', () => {
     let tinyJpeg: Buffer;
     before(async () => {
@@ -169,6 +318,10 @@ describe('sam2-segment in a Node-RED flow', function () {
       ['msg.sam2 that is not an object', () => ({ payload: tinyJpeg, sam2: 'points please' }), /msg\.sam2: is string/],
       ['an unknown format', () => ({ payload: tinyJpeg, sam2: { format: 'gif' } }), /msg\.sam2\.format: is "gif"/],
       ['one bad object among good ones', () => ({ payload: tinyJpeg, sam2: { objects: [{ points: [[1, 1]] }, { box: [100, 100, 10, 10] }] } }), /msg\.sam2\.objects\[1\]\.box: .*inverted/],
+      ['more objects than Max objects', () => ({ payload: tinyJpeg, sam2: { objects: new Array(101).fill({ points: [[1, 1]] }) } }), /^Sam2InputError: msg\.sam2\.objects: has 101 objects, over the limit of 100\. .*raise "Max objects"/],
+      ['an SVG image', () => ({ payload: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>') }), /^Sam2InputError: msg\.payload: is a vector image or other markup \(SVG\/XML\), not a camera frame/],
+      ['points over the runner\'s 1 MiB field limit', () => ({ payload: tinyJpeg, sam2: { points: new Array(200_000).fill([1, 1]) } }), /^Sam2InputError: msg\.sam2\.points: is \d+ bytes as the form field point_coords, over the runner's limit/],
+      ['a threshold that is not a number', () => ({ payload: tinyJpeg, sam2: { threshold: 'high' } }), /^Sam2InputError: msg\.sam2\.threshold: is "high"/],
     ];
     for (const [what, message, words] of table) {
       it(what, async () => {
@@ -184,6 +337,91 @@ describe('sam2-segment in a Node-RED flow', function () {
         assert.equal(server.requests.length, sentBefore + 1, 'nothing was sent for the bad message');
       });
     }
+  });
+
+  describe('settings out of range or unusable: refused at deploy with a red status naming the setting, and each message gets the error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sam2-seg-'));
+    const fifo = join(dir, 'ca.pem');
+    execFileSync('mkfifo', [fifo]);
+    const table: Array<[string, Record<string, unknown>, Record<string, unknown>, string, RegExp]> = [
+      ['an unknown service', {}, { service: 'nonsense' }, TOKEN, /Service: is "nonsense", not one this node knows/],
+      ['an empty URL', {}, { url: '' }, TOKEN, /URL: is empty\. Enter the base URL .* or choose the Livepeer community gateway/],
+      ['neither service nor URL', {}, { service: undefined, url: undefined }, TOKEN, /URL: is empty/],
+      ['a timeout beyond Node\'s timers', {}, { timeout: 3_000_000 }, TOKEN, /Timeout: is 3000000 seconds, out of range\. Use a number more than 0 and at most 2147483 seconds/],
+      ['a CA file that is a named pipe', {}, { caFile: fifo }, TOKEN, /CA file: \S+ca\.pem is not a readable regular file/],
+      ['a token with an invisible character inside', {}, {}, `${TOKEN.slice(0, 4)}\u200b${TOKEN.slice(4)}`, /Token: has a character that cannot be sent in an HTTP header \(U\+200B at position 5\)/],
+      ['a queue limit of 0', { queueLimit: 0 }, {}, TOKEN, /Queue up to: is 0 messages, out of range\. Use a whole number from 1 to 10000 messages/],
+      ['a negative queue limit', { queueLimit: '-3' }, {}, TOKEN, /Queue up to: is -3 messages, out of range/],
+      ['a Max objects of 0', { maxObjects: 0 }, {}, TOKEN, /Max objects: is 0 objects per message, out of range/],
+      ['an image property with an expression in it', { property: 'payload[msg.topic]' }, {}, TOKEN, /Image property: is "payload\[msg\.topic\]", not a plain message property path\. Use a path such as payload/],
+      ['an image property through __proto__', { property: '__proto__.polluted' }, {}, TOKEN, /Image property: is "__proto__\.polluted", not a plain message property path/],
+      ['a threshold that is not a number', { threshold: 'abc' }, {}, TOKEN, /Threshold: is "abc", not a number/],
+    ];
+    for (const [what, segment, endpoint, token, words] of table) {
+      it(what, async () => {
+        await load({ points: [{ x: 10, y: 10, label: 1 }], ...segment }, endpoint, token);
+        const sentBefore = server.requests.length;
+        const caught = nextMessage('caught');
+        helper.getNode('seg').receive({ payload: scene.jpeg });
+        const error = (await caught).error!.message;
+        assert.match(error, words);
+        const statuses = (helper.getNode('seg') as unknown as { status: { args: Array<[{ fill?: string; text?: string }]> } }).status.args.map(([st]) => st);
+        assert.ok(statuses.some((st) => st.fill === 'red' && /settings|endpoint|misconfigured/.test(st.text ?? '')), JSON.stringify(statuses));
+        assert.ok(!error.includes(TOKEN.slice(4)), 'the token is not in the error');
+        assert.equal(server.requests.length, sentBefore, 'nothing was sent');
+      });
+    }
+
+    it('takes a token pasted with a newline and spaces, an image property written msg.payload, and an empty queue limit', async () => {
+      await load({ points: [{ x: 10, y: 10, label: 1 }], property: 'msg.payload', queueLimit: '' }, {}, ` ${TOKEN}\r\n`);
+      const out = nextMessage('out');
+      helper.getNode('seg').receive({ payload: scene.jpeg });
+      assert.equal((await out).masks.length, 3);
+    });
+  });
+
+  it('segments 50 objects in one message with no listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      await load({}, { concurrency: 4 });
+      const tiny = await sharp({ create: { width: 2, height: 2, channels: 3, background: 'white' } }).png().toBuffer();
+      // A fixed small answer for each: what is tested is holding 50 requests, not segmenting.
+      const logits = `[[${new Array(256).fill(`[${new Array(256).fill('0.0').join(', ')}]`).join(', ')}]]`;
+      server.injectFaults(...new Array(50).fill(`status=200;body={"masks": "[[[0.0, 1.0], [1.0, 1.0]]]", "scores": "[0.5]", "logits": "${logits}"}`));
+      const out = nextMessage('out');
+      const caught = nextMessage('caught').then((m) => Promise.reject(new Error(m.error!.message)));
+      helper.getNode('seg').receive({ payload: tiny, sam2: { multimask: false, objects: new Array(50).fill({ points: [[1, 1]] }) } });
+      const msg = (await Promise.race([out, caught])) as OutMsg & { objects: unknown[] };
+      assert.equal(msg.objects.length, 50);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('keeps for the dialog only frames that passed the checks', async () => {
+    await load({ points: [{ x: 10, y: 10, label: 1 }] });
+    const frame = () => helper.request().get('/sam2-segment/seg/frame');
+    const caught = nextMessage('caught');
+    helper.getNode('seg').receive({ payload: scene.jpeg.subarray(0, scene.jpeg.length >> 1) });
+    await caught;
+    assert.equal((await frame()).status, 404, 'a damaged frame is not kept');
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg });
+    await out;
+    const kept = await frame();
+    assert.equal(kept.status, 200);
+    assert.equal(kept.headers['x-sam2-frame-width'], '640');
+    const huge = await sharp({ create: { width: 8000, height: 8000, channels: 3, background: 'black' } }).png().toBuffer();
+    await helper.unload();
+    await load({ points: [{ x: 10, y: 10, label: 1 }] }, { maxInputMP: 1 });
+    const refused = nextMessage('caught');
+    helper.getNode('seg').receive({ payload: huge });
+    assert.match((await refused).error!.message, /over the limit of 1000000/);
+    assert.equal((await frame()).status, 404, 'a frame over the pixel limit is not kept');
   });
 
   it('keeps the token out of messages, errors and statuses', async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { Sam2InputError } from '../lib/errors';
-import { buildOutput, compileSettings, type SegmentSettings } from '../nodes/segment-message';
+import { annotationsOf, buildOutput, compileSettings, planMessage, summaryOf, type SegmentSettings } from '../nodes/segment-message';
 import type { SegmentResult } from '../lib/types';
 
 const W = 40;
@@ -56,3 +56,40 @@ describe('output settings from the node dialog', () => {
     await assert.rejects(overlayPixels({ overlayOutline: 'thick' }), (err: Error) => err instanceof Sam2InputError && /overlayOutline/.test(err.message));
   });
 });
+
+describe('annotations and summary for the next node', () => {
+  function rect(x1: number, y1: number, x2: number, y2: number, score: number): SegmentResult['masks'][number] {
+    const mask = new Uint8Array(W * H);
+    for (let y = y1; y < y2; y++) mask.fill(1, y * W + x1, y * W + x2);
+    const area = (x2 - x1) * (y2 - y1);
+    return { mask, score, area, bbox: area ? [x1, y1, x2, y2] : [0, 0, 0, 0], centroid: area ? [(x1 + x2) / 2, (y1 + y2) / 2] : null };
+  }
+
+  async function answer(objects: Array<Array<SegmentResult['masks'][number]>>) {
+    const compiled = compileSettings({ select: 'all' });
+    const several = objects.length > 1;
+    const plan = planMessage(compiled, several ? { objects: objects.map(() => ({ box: [0, 0, 10, 10] })) } : { box: [0, 0, 10, 10] });
+    const results: SegmentResult[] = objects.map((masks) => ({ width: W, height: H, masks }));
+    const outputs = await Promise.all(results.map((r) => buildOutput(r, compiled, plan.choice, async () => Buffer.alloc(0))));
+    return { plan, results, outputs, timeMs: 42 };
+  }
+
+  it('an empty mask gets no box, and objects that overlap cover their union, once', async () => {
+    const single = await answer([[rect(0, 0, 10, 10, 0.9), rect(0, 0, 0, 0, 0.2)]]);
+    assert.deepEqual(annotationsOf(single), [{ type: 'rect', bbox: [0, 0, 10, 10], label: 'mask 1 0.90', score: 0.9 }]);
+    assert.deepEqual(summaryOf(single), { objects: 1, found: 1, masks: 2, bestScore: 0.9, areaShare: round(100 / (W * H)), width: W, height: H, timeMs: 42 });
+
+    // Two objects of 100 pixels overlapping by 50, and a third found empty.
+    const several = await answer([[rect(0, 0, 10, 10, 0.7)], [rect(5, 0, 15, 10, 0.8)], [rect(0, 0, 0, 0, 0.1)]]);
+    assert.deepEqual(
+      annotationsOf(several).map((a) => [a.label, a.bbox]),
+      [['object 1 0.70', [0, 0, 10, 10]], ['object 2 0.80', [5, 0, 10, 10]]],
+    );
+    const summary = summaryOf(several);
+    assert.deepEqual([summary.objects, summary.found, summary.masks, summary.bestScore, summary.areaShare], [3, 2, 3, 0.8, round(150 / (W * H))]);
+  });
+});
+
+function round(n: number): number {
+  return Math.round(n * 10_000) / 10_000;
+}

@@ -26,6 +26,11 @@ interface EndpointNode extends RED.EditorNode {
   maxResponseMB: number | string;
   maxInputMP: number | string;
   caFile: string;
+  modelDir: string;
+  runtime: string;
+  threads: number | string;
+  cacheSize: number | string;
+  allowVector?: boolean;
 }
 
 /** The fields Test connection reads, by property name, and how. */
@@ -40,6 +45,11 @@ const FIELDS = {
   maxResponseMB: 'number',
   maxInputMP: 'number',
   caFile: 'text',
+  modelDir: 'text',
+  runtime: 'select',
+  threads: 'number',
+  cacheSize: 'number',
+  allowVector: 'checkbox',
 } as const satisfies Record<keyof EndpointTestSettings, FieldKind>;
 
 /** The service a new endpoint starts on: the dialog's first choice (lib/defaults.ts names no default service). */
@@ -47,6 +57,15 @@ const NEW_SERVICE = 'community';
 
 /** Node-RED shows a stored password as this placeholder; the route then uses the stored token. */
 const STORED_PASSWORD = '__PWRD__';
+/** White space and invisible characters that ride along with a pasted token. */
+const AROUND_TOKEN = /^[\s\u200b-\u200d\u2060\ufeff]+|[\s\u200b-\u200d\u2060\ufeff]+$/g;
+
+/** A token pasted with a newline, a space or an invisible character would fail every request: saved trimmed (the runtime trims too, and refuses what a header cannot carry). */
+function save(): void {
+  const token = $(`#${PREFIX}token`);
+  const value = String(token.val() ?? '');
+  if (value !== STORED_PASSWORD) token.val(value.replace(AROUND_TOKEN, ''));
+}
 
 function prepare(node: EndpointNode): void {
   const result = $('#sam2-endpoint-result');
@@ -61,12 +80,17 @@ function prepare(node: EndpointNode): void {
     retries: ENDPOINT_DEFAULTS.retries,
     maxResponseMB: ENDPOINT_DEFAULTS.maxResponseMB,
     maxInputMP: ENDPOINT_DEFAULTS.maxInputMP,
+    threads: ENDPOINT_DEFAULTS.threads,
+    cacheSize: ENDPOINT_DEFAULTS.cacheSize,
   });
 
   const service = $(`#${PREFIX}service`);
   service.on('change', () => {
     const chosen = service.val() || NEW_SERVICE;
     $('#sam2-endpoint-row-url').toggle(chosen === 'custom');
+    // A model on this machine has a folder, a runtime and a cache; a remote API the rest.
+    $('.sam2-endpoint-local').toggle(chosen === 'local');
+    $('.sam2-endpoint-remote').toggle(chosen !== 'local');
     $('#sam2-endpoint-tip').text(node._(`sam2-endpoint.tip.${chosen}`));
   }).trigger('change');
 
@@ -111,6 +135,16 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     maxResponseMB: { value: ENDPOINT_DEFAULTS.maxResponseMB, validate: positive },
     maxInputMP: { value: ENDPOINT_DEFAULTS.maxInputMP, validate: positive },
     caFile: { value: '' },
+    modelDir: {
+      value: '',
+      validate(v: string | undefined) {
+        return this.service !== 'local' || Boolean((v || '').trim());
+      },
+    },
+    runtime: { value: ENDPOINT_DEFAULTS.runtime },
+    threads: { value: ENDPOINT_DEFAULTS.threads, validate: whole(0) },
+    cacheSize: { value: ENDPOINT_DEFAULTS.cacheSize, validate: whole(0) },
+    allowVector: { value: false },
   },
   credentials: {
     token: { type: 'password' },
@@ -125,9 +159,15 @@ RED.nodes.registerType<EndpointNode>('sam2-endpoint', {
     if (this.service === 'custom') {
       return this.url || this._('sam2-endpoint.paletteLabel');
     }
+    if (this.service === 'local') {
+      return `${this._('sam2-endpoint.serviceName.local')}: ${this.modelDir}`;
+    }
     return this._(`sam2-endpoint.serviceName.${this.service === 'studio' ? 'studio' : 'community'}`);
   },
   oneditprepare() {
     prepare(this);
+  },
+  oneditsave() {
+    save();
   },
 });

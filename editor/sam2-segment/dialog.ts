@@ -43,6 +43,8 @@ export function openDialog(node: SegmentNode): OpenDialog {
     trackMargin: SEGMENT_DEFAULTS.trackMargin,
     trackMinScore: SEGMENT_DEFAULTS.trackMinScore,
     trackMaxLost: SEGMENT_DEFAULTS.trackMaxLost,
+    maxObjects: SEGMENT_DEFAULTS.maxObjects,
+    previewSize: SEGMENT_DEFAULTS.previewSize,
   });
 
   /** `keepFields`: the change came from a field being typed in, which must keep its focus. */
@@ -50,12 +52,28 @@ export function openDialog(node: SegmentNode): OpenDialog {
     if (!keepFields) {
       table.render();
     }
-    if (tryPanel.hasMasks) {
+    showNoPrompt();
+    if (answersEachClick()) {
+      tryPanel.clearMasks();
+      picker.draw();
+      tryPanel.runSoon();
+    } else if (tryPanel.hasMasks) {
       tryPanel.clearMasks();
       tryPanel.setStatus(_('sam2-segment.try.changed'));
     } else {
       picker.draw();
     }
+  }
+
+  /** Without points or a box, every message must bring its own prompts: say so. */
+  function showNoPrompt(): void {
+    $('#sam2-segment-no-prompt').toggle(prompts.points.length === 0 && !prompts.box);
+  }
+
+  /** A model on this machine answers each click by itself: no Try press (its frame is cached). */
+  function answersEachClick(): boolean {
+    const chosen = RED.nodes.node(String($('#node-input-endpoint').val() ?? '')) as (RED.EditorNode & { service?: string }) | null;
+    return chosen?.service === 'local';
   }
 
   const picker = new PickerCanvas(prompts, {
@@ -101,6 +119,7 @@ export function openDialog(node: SegmentNode): OpenDialog {
 
   $(`#${PREFIX}multimask`).prop('checked', typeof node.multimask === 'boolean' ? node.multimask : SEGMENT_DEFAULTS.multimask);
   table.render();
+  showNoPrompt();
   frames.loadLast();
 
   return {

@@ -23,6 +23,7 @@ export interface SegmentNode extends PreviewNode {
   coordinates: string;
   queue: string;
   queueLimit: number | string;
+  maxObjects?: number | string;
   dropOutput: boolean;
   select: string;
   format: string;
@@ -38,6 +39,8 @@ export interface SegmentNode extends PreviewNode {
   trackMargin: number | string;
   trackMinScore: number | string;
   trackMaxLost: number | string;
+  /** The preview under the node, pixels on its long side. */
+  previewSize: number | string;
   /** 2 with the output for dropped messages, else 1. */
   outputs: number;
 }
@@ -70,6 +73,7 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
     coordinates: { value: SEGMENT_DEFAULTS.coordinates },
     queue: { value: SEGMENT_DEFAULTS.queue },
     queueLimit: { value: SEGMENT_DEFAULTS.queueLimit, validate: RED.validators.number(true) },
+    maxObjects: { value: SEGMENT_DEFAULTS.maxObjects, validate: RED.validators.number(true) },
     dropOutput: { value: false },
     select: { value: SEGMENT_DEFAULTS.select },
     format: { value: SEGMENT_DEFAULTS.format },
@@ -86,6 +90,7 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
     trackMinScore: { value: SEGMENT_DEFAULTS.trackMinScore, validate: between(0, 1) },
     trackMaxLost: { value: SEGMENT_DEFAULTS.trackMaxLost, validate: whole(0) },
     preview: { value: false },
+    previewSize: { value: SEGMENT_DEFAULTS.previewSize, validate: (v: unknown) => v === undefined || v === '' || (Number.isInteger(Number(v)) && Number(v) >= 32 && Number(v) <= 640) },
     outputs: { value: 1 },
   },
   paletteLabel() {

@@ -119,12 +119,52 @@ export class PickerCanvas {
     const hex = /^#([0-9a-f]{6})$/i.exec(typed) ? typed : SEGMENT_DEFAULTS.overlayColor;
     const c = parseInt(hex.slice(1), 16);
     const d = pixels.data;
-    for (let i = 0; i < d.length; i += 4) {
-      const on = d[i] > 127;
-      d[i] = c >> 16;
-      d[i + 1] = (c >> 8) & 255;
-      d[i + 2] = c & 255;
-      d[i + 3] = on ? MASK_ALPHA : 0;
+    const w = layer.width;
+    const h = layer.height;
+    const on = new Uint8Array(w * h);
+    for (let i = 0; i < on.length; i++) {
+      on[i] = d[i * 4] > 127 ? 1 : 0;
+    }
+    // Outlined as the runtime's overlay is, so it shows on an object of any colour: a dark line
+    // on the mask's edge and a light one inside it. ring[i] counts steps in from the edge.
+    const line = Math.max(1, Math.round(window.devicePixelRatio || 1));
+    const ring = new Uint8Array(w * h);
+    const neighbours = (j: number, visit: (k: number) => void): void => {
+      const x = j % w;
+      if (x > 0) visit(j - 1);
+      if (x < w - 1) visit(j + 1);
+      if (j >= w) visit(j - w);
+      if (j < w * (h - 1)) visit(j + w);
+    };
+    let front: number[] = [];
+    for (let i = 0; i < on.length; i++) {
+      if (!on[i]) continue;
+      neighbours(i, (j) => {
+        if (!on[j] && !ring[i]) {
+          ring[i] = 1;
+          front.push(i);
+        }
+      });
+    }
+    for (let step = 2; step <= 2 * line && front.length; step++) {
+      const next: number[] = [];
+      for (const j of front) {
+        neighbours(j, (k) => {
+          if (on[k] && !ring[k]) {
+            ring[k] = step;
+            next.push(k);
+          }
+        });
+      }
+      front = next;
+    }
+    for (let i = 0; i < on.length; i++) {
+      const p = i * 4;
+      const shade = ring[i] ? (ring[i] <= line ? 0 : 255) : -1;
+      d[p] = shade >= 0 ? shade : c >> 16;
+      d[p + 1] = shade >= 0 ? shade : (c >> 8) & 255;
+      d[p + 2] = shade >= 0 ? shade : c & 255;
+      d[p + 3] = !on[i] ? 0 : shade >= 0 ? 255 : MASK_ALPHA;
     }
     ctx.putImageData(pixels, 0, 0);
     this.maskLayer = layer;

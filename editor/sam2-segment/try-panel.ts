@@ -13,10 +13,14 @@ interface ShownMask extends TryMask {
   img?: HTMLImageElement;
 }
 
+/** How long prompts must rest before a Try runs by itself: a drag of the box is one Try, not fifty. */
+const AUTO_TRY_DELAY_MS = 150;
+
 export class TryPanel {
   private masks: ShownMask[] = [];
   private selected = 0;
   private request: JQueryRequest<TryAnswer> | null = null;
+  private soon: ReturnType<typeof setTimeout> | undefined;
   private readonly status = $('#sam2-segment-status');
   private readonly button = $('#sam2-segment-try');
 
@@ -46,9 +50,28 @@ export class TryPanel {
 
   /** Stops a Try in flight (the dialog is closing). */
   abort(): void {
+    clearTimeout(this.soon);
     if (this.request) {
       this.request.abort();
     }
+  }
+
+  /**
+   * Try by itself, shortly after the prompts settle: with a model on this machine the frame's
+   * encoding is cached, so each click costs one decoder run and answers at once. A Try still in
+   * flight is dropped for the newer prompts.
+   */
+  runSoon(): void {
+    clearTimeout(this.soon);
+    this.soon = setTimeout(() => {
+      if (this.request) {
+        this.request.abort();
+        this.request = null;
+      }
+      if (this.picker.frame && (this.prompts.points.length > 0 || this.prompts.box)) {
+        this.run();
+      }
+    }, AUTO_TRY_DELAY_MS);
   }
 
   /** The selected mask over the frame, once its PNG is decoded. */

@@ -23,6 +23,11 @@ export interface EndpointTestSettings {
   maxResponseMB: number | undefined;
   maxInputMP: number | undefined;
   caFile: string;
+  modelDir: string;
+  runtime: string;
+  threads: number | undefined;
+  cacheSize: number | undefined;
+  allowVector: boolean;
 }
 
 export interface EndpointTestBody {

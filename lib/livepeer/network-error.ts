@@ -42,5 +42,11 @@ export function networkError(err: unknown, url: string): unknown {
   if (err instanceof Error && /certificate|self.signed|SSL|TLS/i.test(`${code} ${causeCode} ${err.message}`)) {
     return new Sam2NetworkError(`TLS check of ${url} failed (${tlsCode || err.message}); TLS is always verified: fix the certificate, or for a private CA set the endpoint's CA file`, { cause: err });
   }
+  // undici's parser and header errors (HTTPParserError, often without a code; HPE_*, UND_ERR_*): the answer is not HTTP as it should be.
+  const name = err instanceof Error ? err.name : '';
+  if (err instanceof undiciErrors.UndiciError || name === 'HTTPParserError' || /^(HPE_|UND_ERR_)/.test(code) || /^(HPE_|UND_ERR_)/.test(causeCode)) {
+    const what = (err as Error).message || code;
+    return new Sam2NetworkError(`the answer from ${url} is not well-formed HTTP (${code || causeCode || name}: ${what}); check the URL and any proxy in front of the runner`, { cause: err });
+  }
   return err;
 }

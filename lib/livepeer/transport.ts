@@ -3,14 +3,16 @@
  * or a self-hosted runner. Its two steps of the pipeline (lib/pipeline.ts):
  * - prepare: the image as JPEG or PNG the runner reads, at 1024x1024 in efficient mode;
  * - run: the multipart form over a pooled connection, retried where it is worth it, the answer
- *   decoded as it streams in (lib/decode-response.ts) within a deadline and a size limit.
+ *   inflated (lib/inflate.ts) and decoded (lib/decode/) as it streams in, within a deadline
+ *   and a size limit on the inflated answer.
  */
 import { Blob } from 'node:buffer';
 import { FormData, Pool } from 'undici';
-import { errorDetail, parseRetryAfter } from '../api-error';
-import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode-response';
-import { Sam2ApiError, Sam2NetworkError } from '../errors';
+import { errorBodyKind, errorDetail, parseRetryAfter } from '../api-error';
+import { decodeSegmentResponse, type DecodedResponse, type DecodeOptions } from '../decode';
+import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../errors';
 import { prepareImage, type PreparedImage } from '../image-input';
+import { ACCEPT_ENCODING, inflateBody } from '../inflate';
 import { linkSignals } from '../linked-signal';
 import type { Backend, BackendAnswer, PlannedRequest } from '../pipeline';
 import { promptFields } from '../prompts';
@@ -35,7 +37,10 @@ export interface TransportOptions {
   retries: number;
   maxResponseBytes: number;
   maxInputPixels: number;
-  ca?: string | Buffer;
+  /** A promise while the CA file is read: the pool is made when it resolves. */
+  ca?: string | Buffer | Promise<string | Buffer>;
+  /** Accept SVG input, drawn at a bounded cost (lib/vector-image.ts). */
+  allowVector?: boolean;
 }
 
 export class LivepeerTransport implements Backend<PreparedImage> {
@@ -43,33 +48,61 @@ export class LivepeerTransport implements Backend<PreparedImage> {
   readonly url: string;
   readonly modelId: string;
   private readonly route: string;
-  private readonly pool: Pool;
+  private readonly origin: string;
+  private pool: Pool | undefined;
+  /** The pool once the CA file is read, when the CA came as a promise. */
+  private readonly poolReady: Promise<Pool> | undefined;
+  private closed = false;
+  /** The form fields of each planned request, made once when it is checked. */
+  private readonly fieldsOf = new WeakMap<PlannedRequest<PreparedImage>, Record<string, string>>();
 
   constructor(private readonly options: TransportOptions) {
     const base = new URL(options.url);
     this.url = base.origin + base.pathname.replace(/\/+$/, '');
     this.route = `${base.pathname.replace(/\/+$/, '')}/segment-anything-2`;
     this.modelId = options.modelId;
-    this.pool = new Pool(base.origin, {
-      connections: options.connections,
-      connect: { timeout: options.connectTimeoutMs, ...(options.ca ? { ca: options.ca } : {}) },
-      headersTimeout: options.firstByteTimeoutMs,
-      bodyTimeout: options.stallTimeoutMs,
+    this.origin = base.origin;
+    const ca = options.ca;
+    if (ca instanceof Promise) {
+      this.poolReady = ca.then((read) => this.makePool(read));
+      this.poolReady.catch(() => undefined); // each request reports it
+    } else {
+      this.pool = this.makePool(ca);
+    }
+  }
+
+  private makePool(ca: string | Buffer | undefined): Pool {
+    if (this.closed) throw new Sam2NetworkError('this SAM2 client was closed');
+    this.pool = new Pool(this.origin, {
+      connections: this.options.connections,
+      connect: { timeout: this.options.connectTimeoutMs, ...(ca ? { ca } : {}) },
+      headersTimeout: this.options.firstByteTimeoutMs,
+      bodyTimeout: this.options.stallTimeoutMs,
     });
+    return this.pool;
   }
 
   prepare(bytes: Buffer, call: CallOptions): Promise<PreparedImage> {
-    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, maxInputPixels: this.options.maxInputPixels });
+    return prepareImage(bytes, { field: call.imageField, efficient: this.options.efficient, maxInputPixels: this.options.maxInputPixels, allowVector: this.options.allowVector });
   }
 
-  async run(request: PlannedRequest<PreparedImage>, signal: AbortSignal, call: CallOptions): Promise<BackendAnswer> {
-    const { frame, prompts, count, threshold, returnLogits, modelId } = request;
-    const fields = {
+  /** The form fields, made when the request is planned: one over the runner's 1 MiB limit is refused before anything is sent. */
+  check(request: PlannedRequest<PreparedImage>): void {
+    this.fieldsOf.set(request, this.fields(request));
+  }
+
+  private fields({ frame, prompts, modelId, promptsField }: PlannedRequest<PreparedImage>): Record<string, string> {
+    return {
       model_id: modelId,
-      ...promptFields(prompts, frame.uploadWidth / frame.width, frame.uploadHeight / frame.height),
+      ...promptFields(prompts, frame.uploadWidth / frame.width, frame.uploadHeight / frame.height, promptsField),
       // Binary masks are a quarter of the text of logits; other thresholds are rebuilt from the 256x256 logits.
       return_logits: 'false',
     };
+  }
+
+  async run(request: PlannedRequest<PreparedImage>, signal: AbortSignal, call: CallOptions): Promise<BackendAnswer> {
+    const { frame, count, threshold, returnLogits } = request;
+    const fields = this.fieldsOf.get(request) ?? this.fields(request);
     // A shrunk upload's masks are the wrong size, and another threshold needs the logits: then
     // the masks' text is skipped and they are made from the logits (assemble-masks.ts).
     const rebuild = frame.uploadWidth !== frame.width || frame.uploadHeight !== frame.height || threshold !== 0;
@@ -79,7 +112,12 @@ export class LivepeerTransport implements Backend<PreparedImage> {
       maxBytes: this.options.maxResponseBytes,
       expectedShape: { count, height: frame.uploadHeight, width: frame.uploadWidth },
     };
-    const { decoded, transfer } = await withRetries((attemptSignal) => this.attempt(frame, fields, attemptSignal, decode), this.options.retries, signal, call.onRetry);
+    const { decoded, transfer } = await withRetries(
+      (attemptSignal) => this.attempt(frame, fields, attemptSignal, decode, call.onProgress),
+      this.options.retries,
+      signal,
+      call.onRetry,
+    );
     return {
       scores: decoded.scores,
       logits: decoded.logits?.data as Float32Array | undefined,
@@ -90,7 +128,9 @@ export class LivepeerTransport implements Backend<PreparedImage> {
 
   /** Ends the connection pool and every request on it. */
   async close(): Promise<void> {
-    await this.pool.destroy();
+    this.closed = true;
+    if (this.pool) await this.pool.destroy();
+    else await this.poolReady?.then((pool) => pool.destroy(), () => undefined);
   }
 
   private async attempt(
@@ -98,6 +138,7 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     fields: Record<string, string>,
     signal: AbortSignal,
     decode: DecodeOptions,
+    onProgress?: CallOptions['onProgress'],
   ): Promise<{ decoded: DecodedResponse; transfer: NonNullable<BackendAnswer['transfer']> }> {
     const form = new FormData();
     form.append('image', new Blob([prepared.upload], { type: prepared.contentType }), prepared.contentType === 'image/png' ? 'image.png' : 'image.jpg');
@@ -111,25 +152,36 @@ export class LivepeerTransport implements Backend<PreparedImage> {
     const linked = linkSignals([signal, deadline.signal]);
     const attemptSignal = linked.signal;
     try {
-      const response = await this.pool.request({
+      const pool = this.pool ?? (await (this.poolReady as Promise<Pool>));
+      const response = await pool.request({
         path: this.route,
         method: 'POST',
         body: form,
-        headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+        // A compressed answer is 15-20x smaller; inflated as it streams (lib/inflate.ts).
+        headers: { 'accept-encoding': ACCEPT_ENCODING, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
         signal: attemptSignal,
       });
+      if (response.statusCode >= 300 && response.statusCode < 400) {
+        // Never followed: the token is for this server only, and the answer belongs to the route asked.
+        await response.body.dump({ limit: ERROR_BODY_LIMIT }).catch(() => undefined);
+        throw redirectError(response.statusCode, response.headers.location, this.url);
+      }
       if (response.statusCode !== 200) {
-        const text = await readLimited(response.body, ERROR_BODY_LIMIT);
-        throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']));
+        // Inflated like an answer (lib/inflate.ts): a proxy may compress its error pages too.
+        const text = await readLimited(response.body, response.headers['content-encoding'], ERROR_BODY_LIMIT);
+        throw new Sam2ApiError(response.statusCode, errorDetail(response.statusCode, text), parseRetryAfter(response.headers['retry-after']), { body: errorBodyKind(text) });
       }
       let receivedBytes = 0;
       const counted = (async function* () {
         for await (const chunk of response.body) {
           receivedBytes += chunk.length;
+          onProgress?.({ receivedBytes });
           yield chunk as Uint8Array;
         }
       })();
-      const decoded = await decodeSegmentResponse(counted, { ...decode, signal: attemptSignal });
+      // Bytes on the wire are counted; maxBytes applies to the answer once inflated.
+      const answer = inflateBody(counted, response.headers['content-encoding'], decode.maxBytes);
+      const decoded = await decodeSegmentResponse(answer, { ...decode, signal: attemptSignal });
       return { decoded, transfer: { sentBytes: prepared.upload.length, receivedBytes } };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -142,16 +194,41 @@ export class LivepeerTransport implements Backend<PreparedImage> {
   }
 }
 
-async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, limit: number): Promise<string> {
+/** A 3xx answer, in words: where it points, and that it was not followed. */
+function redirectError(status: number, location: string | string[] | undefined, url: string): Sam2ApiError {
+  const raw = Array.isArray(location) ? location[0] : location;
+  let target: string | undefined;
+  try {
+    const parsed = new URL(raw ?? '', `${url}/`);
+    parsed.username = '';
+    parsed.password = '';
+    target = raw ? parsed.toString() : undefined;
+  } catch {
+    target = undefined;
+  }
+  const detail = target
+    ? `${url} redirects to ${target}; redirects are not followed, so the token goes nowhere else: set the endpoint's URL to the address it points to, if you trust it`
+    : `${url} answered with a redirect that names no valid address; check the endpoint's URL`;
+  return new Sam2ApiError(status, detail, undefined, { body: 'redirect', location: target });
+}
+
+/** An error body's text, at most `limit` bytes of it once inflated; a damaged or unknown encoding reads as what came through. */
+async function readLimited(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, encoding: string | string[] | undefined, limit: number): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    parts.push(Buffer.from(chunk));
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
+  try {
+    for await (const chunk of inflateBody(body, encoding)) {
+      parts.push(Buffer.from(chunk));
+      size += chunk.length;
+      if (size >= limit) {
+        body.destroy();
+        break;
+      }
     }
+  } catch (err) {
+    // The status says what went wrong; the encoding of its text must not hide it.
+    if (!(err instanceof Sam2DecodeError)) throw err;
+    body.destroy();
   }
   return Buffer.concat(parts).subarray(0, limit).toString('utf8');
 }

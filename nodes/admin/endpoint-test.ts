@@ -2,11 +2,16 @@
  * The sam2-endpoint dialog's "Test connection": one small request with the dialog's unsaved
  * settings, and what worked and what to change, in words. It runs in the runtime, because the
  * endpoint's token must never reach the browser.
+ *
+ * It sends a request to any URL typed in the dialog, so it must not become a way to read other
+ * services on this network: of an answer it relays the words of the SAM2 API's own error
+ * shapes only (runner, gateway, Studio); of anything else, only what kind of answer it was.
  */
 import sharp from 'sharp';
-import { clientOptions, endpointUrl, type EndpointSettings } from '../endpoint-settings';
+import { endpointUrl, loadClientOptions, localOptions, type EndpointSettings } from '../endpoint-settings';
+import { LocalSam2 } from '../../lib/local-model/local-sam2';
 import { Sam2Client } from '../../lib/client';
-import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError } from '../../lib/errors';
+import { Sam2ApiError, Sam2DecodeError, Sam2NetworkError, type ErrorBodyKind } from '../../lib/errors';
 
 const TEST_IMAGE_SIZE = 64;
 
@@ -75,11 +80,36 @@ const NETWORK_HINTS: Record<string, string> = {
 
 const MODEL_MISMATCH = /configured with (\S+?) but called with (\S+?)\.?$/;
 
+/** Answers whose words are relayed: the SAM2 API's own error shapes. */
+const SAM2_SHAPES = new Set<ErrorBodyKind | undefined>(['runner', 'gateway', 'studio', undefined]);
+const KIND_WORDS: Partial<Record<ErrorBodyKind, string>> = {
+  json: 'JSON that is not a SAM2 API error',
+  html: 'an HTML page',
+  text: 'plain text',
+  empty: 'an empty body',
+  compressed: 'a compressed body',
+};
+
+/** The test refused before sending: the saved token is for another origin. */
+export function storedTokenElsewhere(savedOrigin: string | undefined, target: string): EndpointTestResult {
+  const saved = savedOrigin ? `belongs to ${savedOrigin}` : 'belongs to the address saved with it';
+  return {
+    ok: false,
+    reachable: null,
+    tokenAccepted: null,
+    modelAnswered: false,
+    timeMs: 0,
+    url: target,
+    message: `Nothing was sent: the saved token ${saved}, and this test goes to ${target}. Type the token for ${target} in Token (or empty the field if it needs none), then test again.`,
+  };
+}
+
 /**
  * Sends one small image with a point at its centre, with the unsaved settings from the dialog,
  * and says in words what worked and what to change. Never retried: the user waits for it.
  */
 export async function testEndpoint(settings: EndpointSettings, token: string): Promise<EndpointTestResult> {
+  if (settings.service === 'local') return testLocalModel(settings);
   const started = Date.now();
   const say = (result: Omit<EndpointTestResult, 'timeMs'>): EndpointTestResult => {
     const hide = (text: string) => (token ? text.split(token).join('•••') : text);
@@ -89,7 +119,7 @@ export async function testEndpoint(settings: EndpointSettings, token: string): P
   let client: Sam2Client;
   try {
     url = publicUrl(endpointUrl(settings));
-    client = new Sam2Client({ ...clientOptions(settings, token), retries: 0 });
+    client = new Sam2Client({ ...(await loadClientOptions(settings, token)), retries: 0 });
   } catch (err) {
     return say({ ok: false, reachable: null, tokenAccepted: null, modelAnswered: false, message: `The settings are not usable: ${(err as Error).message}` });
   }
@@ -123,7 +153,18 @@ function explainFailure(err: unknown, url: string, modelId: string, hadToken: bo
   }
   if (err instanceof Sam2ApiError) {
     const reached = { ...failed, reachable: true };
-    const said = `(${err.status}: ${err.detail})`;
+    if (err.body === 'redirect') {
+      const to = err.location ? new URL(err.location).origin : undefined;
+      return {
+        ...reached,
+        tokenAccepted: null,
+        message: to
+          ? `${url} answered ${err.status}, a redirect to ${to}. It was not followed, and the token was not sent there: if that is the endpoint, set URL to it.`
+          : `${url} answered ${err.status}, a redirect to no valid address. Check the URL.`,
+      };
+    }
+    const own = SAM2_SHAPES.has(err.body);
+    const said = own ? `(${err.status}: ${err.detail})` : `(${err.status}, with ${KIND_WORDS[err.body!] ?? 'a body that is not a SAM2 API error'})`;
     if (err.status === 401 || err.status === 403) {
       return {
         ...reached,
@@ -133,7 +174,7 @@ function explainFailure(err: unknown, url: string, modelId: string, hadToken: bo
           : `${url} needs a token ${said}. Enter the API key or the runner's AUTH_TOKEN.`,
       };
     }
-    const mismatch = err.status === 400 ? MODEL_MISMATCH.exec(err.detail) : null;
+    const mismatch = own && err.status === 400 ? MODEL_MISMATCH.exec(err.detail) : null;
     if (mismatch) {
       return {
         ...reached,
@@ -154,10 +195,47 @@ function explainFailure(err: unknown, url: string, modelId: string, hadToken: bo
     if (err.status === 503) {
       return { ...reached, tokenAccepted: null, message: `The gateway is reachable but has no GPU free for ${modelId} now ${said}. Try again later.` };
     }
-    return { ...reached, tokenAccepted: null, message: `The endpoint is reachable but answered an error ${said}.` };
+    return own
+      ? { ...reached, tokenAccepted: null, message: `The endpoint is reachable but answered an error ${said}.` }
+      : { ...reached, tokenAccepted: null, message: `Something answered at ${url} ${said}, but not as a SAM2 endpoint does. Check the URL.` };
   }
   if (err instanceof Sam2DecodeError) {
-    return { ...failed, reachable: true, tokenAccepted: null, message: `Something answered at ${url}, but not as a SAM2 endpoint does (${err.message}). Check the URL.` };
+    // The decoder's words may quote the answer (its keys): say only where it stopped being a SAM2 answer.
+    const compressed = /Content-Encoding: ([^\s),]+)/.exec(err.message) ?? /compressed as "([^"]+)" \(Content-Encoding\)/.exec(err.message);
+    const what = compressed ? `its answer is compressed (Content-Encoding: ${compressed[1]})` : `its answer is not a SAM2 answer (unreadable in ${err.field} at byte ${err.offset})`;
+    return { ...failed, reachable: true, tokenAccepted: null, message: `Something answered at ${url}, but ${what}. Check the URL.` };
   }
   return { ...failed, reachable: null, tokenAccepted: null, message: `The test failed: ${(err as Error).message}` };
+}
+
+/**
+ * Service `local`: loads the model from the dialog's folder, times one encoder and one decoder
+ * run, and segments the test image, so the user sees what a frame and a click will cost here.
+ */
+async function testLocalModel(settings: EndpointSettings): Promise<EndpointTestResult> {
+  const started = Date.now();
+  const done = (ok: boolean, message: string): EndpointTestResult => ({ ok, reachable: null, tokenAccepted: null, modelAnswered: ok, message, timeMs: Date.now() - started });
+  let model: LocalSam2;
+  try {
+    model = new LocalSam2({ ...localOptions(settings), cacheSize: 1 });
+  } catch (err) {
+    return done(false, `The settings are not usable: ${(err as Error).message}`);
+  }
+  try {
+    const info = await model.describe();
+    const c = TEST_IMAGE_SIZE / 2;
+    const result = await model.segment(await testImage(), { points: [[c, c]], labels: [1], multimask: true });
+    const warm = info.warmUp ? `; one frame's encoder takes ${info.warmUp.encodeMs} ms and each click's decoder ${info.warmUp.decodeMs} ms` : '';
+    const note = info.runtimeNote ? ` (${info.runtimeNote})` : '';
+    return done(
+      true,
+      `Loaded ${info.modelId}, a ${info.format} export, on ${info.runtime}${note} with ${info.threads} thread${info.threads === 1 ? '' : 's'} in ${info.loadMs} ms${warm}. ` +
+        `It answered a 64x64 test image with ${result.masks.length} masks, best score ${result.masks[0].score.toFixed(2)}. ` +
+        (info.maskInput ? 'It takes mask inputs, for refining and tracking.' : 'This export takes no mask input: refining and tracking prompt by box and point alone.'),
+    );
+  } catch (err) {
+    return done(false, `The model could not be used: ${(err as Error).message}`);
+  } finally {
+    await model.close();
+  }
 }

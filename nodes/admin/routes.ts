@@ -2,14 +2,14 @@
  * The admin routes both dialogs call: the sam2-segment dialog's last frame, Try and live
  * preview switch, and the sam2-endpoint dialog's Test connection. Registered once per admin app.
  */
-import type { Node, NodeAPI } from '@node-red/registry';
-import type { EndpointSettings, Sam2EndpointNode } from '../endpoint-settings';
+import type { NodeAPI } from '@node-red/registry';
+import { endpointUrl, originOf, type EndpointSettings, type Sam2EndpointNode } from '../endpoint-settings';
 import type { SegmentOptions } from '../../lib/segmenter';
 import { Sam2ApiError, Sam2DecodeError, Sam2InputError, Sam2NetworkError } from '../../lib/errors';
 import { maskToPng } from '../../lib/mask-png';
 import type { SegmentResult } from '../../lib/types';
-import { testEndpoint } from './endpoint-test';
-import { editorState, thumbnailOf } from './frame-link';
+import { storedTokenElsewhere, testEndpoint } from './endpoint-test';
+import { editorState, type Thumbnail } from './frame-link';
 import { jsonBody, route, RouteError } from './http';
 
 /** A photo opened in the dialog arrives as a data URL in JSON: a third larger than the file. */
@@ -31,17 +31,16 @@ export function registerEditorRoutes(RED: NodeAPI): void {
     route(RED, async (req, res) => {
       const state = editorState(RED, String(req.params.id));
       if (!state) throw new RouteError(404, 'This node is not deployed yet: deploy it and send it an image, or open an image file here');
-      const frame = state.last;
+      const frame = await state.current();
       if (!frame) throw new RouteError(404, 'No frame yet: send the node an image, or open an image file here');
-      const thumbnail = await thumbnailOf(frame);
       state.shown = frame;
       res.set({
         'Content-Type': 'image/jpeg',
         'Cache-Control': 'no-store',
-        'X-Sam2-Frame-Width': String(thumbnail.width),
-        'X-Sam2-Frame-Height': String(thumbnail.height),
+        'X-Sam2-Frame-Width': String(frame.width),
+        'X-Sam2-Frame-Height': String(frame.height),
       });
-      res.send(thumbnail.jpeg);
+      res.send(frame.jpeg);
     }),
   );
 
@@ -54,23 +53,32 @@ export function registerEditorRoutes(RED: NodeAPI): void {
       const endpoint = RED.nodes.getNode(body.endpoint) as Sam2EndpointNode | null;
       if (!endpoint) throw new RouteError(409, 'The endpoint is not deployed yet: deploy it, then try again');
       if (endpoint.type !== 'sam2-endpoint') throw new RouteError(400, `Node ${body.endpoint} is not a sam2-endpoint`);
+      await endpoint.ready;
       if (!endpoint.segmenter) throw new RouteError(409, `The endpoint's settings are not usable: ${endpoint.problem}`);
       const opened = body.image !== undefined && body.image !== null && body.image !== '';
       let image: unknown = body.image;
+      let frame: Thumbnail | undefined;
       if (!opened) {
         const state = editorState(RED, String(req.params.id));
-        const frame = state?.shown ?? state?.last;
+        frame = state?.shown ?? (await state?.current());
         if (!frame) throw new RouteError(404, 'No frame to try on: send the node an image, or open an image file here');
-        image = frame.bytes;
+        image = frame.jpeg;
       }
+      // The kept frame is its small JPEG: pixel prompts are scaled onto it, and sizes back.
+      const sx = frame ? frame.jpegWidth / frame.width : 1;
+      const sy = frame ? frame.jpegHeight / frame.height : 1;
+      const scaled = (sx !== 1 || sy !== 1) && body.normalizeCoords !== false;
+      const scalePoint = (p: unknown) => (scaled && Array.isArray(p) && p.length === 2 && p.every((n) => typeof n === 'number') ? [p[0] * sx, p[1] * sy] : p);
+      const scaleBox = (b: unknown) =>
+        scaled && Array.isArray(b) && b.length === 4 && b.every((n) => typeof n === 'number') ? [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy] : b;
       const abort = new AbortController();
       res.on('close', () => {
         if (!res.writableFinished) abort.abort(new Error('the editor stopped waiting'));
       });
       const prompts: SegmentOptions = {
-        points: body.points as SegmentOptions['points'],
+        points: (Array.isArray(body.points) ? body.points.map(scalePoint) : body.points) as SegmentOptions['points'],
         labels: body.labels as SegmentOptions['labels'],
-        box: (body.box ?? undefined) as SegmentOptions['box'],
+        box: scaleBox(body.box ?? undefined) as SegmentOptions['box'],
         multimask: body.multimask as boolean | undefined,
         normalizeCoords: body.normalizeCoords as boolean | undefined,
         returnLogits: false,
@@ -92,11 +100,11 @@ export function registerEditorRoutes(RED: NodeAPI): void {
         result.masks.map(async (m) => ({
           png: `data:image/png;base64,${(await maskToPng(m.mask, result.width, result.height)).toString('base64')}`,
           score: m.score,
-          area: m.area,
-          bbox: m.bbox,
+          area: Math.round(m.area / (sx * sy)),
+          bbox: sx === 1 && sy === 1 ? m.bbox : [m.bbox[0] / sx, m.bbox[1] / sy, m.bbox[2] / sx, m.bbox[3] / sy].map(Math.round),
         })),
       );
-      res.json({ width: result.width, height: result.height, timeMs, masks });
+      res.json({ width: frame?.width ?? result.width, height: frame?.height ?? result.height, timeMs, masks });
     }),
   );
 
@@ -118,13 +126,32 @@ export function registerEditorRoutes(RED: NodeAPI): void {
     RED.auth.needsPermission('sam2-endpoint.write'),
     route(RED, async (req, res) => {
       const body = await jsonBody(req, 64 * 1024);
-      const settings = (body.settings ?? {}) as EndpointSettings;
-      // Only an endpoint's own token: the id comes from the browser, and another node's
-      // credentials must not be sent to a URL typed in this dialog.
-      const own = typeof body.id === 'string' && (RED.nodes.getNode(body.id) as Node | null)?.type === 'sam2-endpoint';
-      const stored = own ? (RED.nodes.getCredentials(body.id as string) as { token?: string } | undefined) : undefined;
-      const token = typeof body.token === 'string' && body.token !== STORED_PASSWORD ? body.token : (stored?.token ?? '');
-      res.json(await testEndpoint(settings, token));
+      const settings = (body.settings && typeof body.settings === 'object' ? body.settings : {}) as EndpointSettings;
+      if (typeof body.token === 'string' && body.token !== STORED_PASSWORD) {
+        res.json(await testEndpoint(settings, body.token));
+        return;
+      }
+      // The stored token: only an endpoint's own (the id comes from the browser, and another
+      // node's credentials must not be sent anywhere), and only to the origin it was saved for,
+      // as Node-RED never hands stored credentials to a new destination.
+      const node = typeof body.id === 'string' ? (RED.nodes.getNode(body.id) as Sam2EndpointNode | null) : null;
+      const own = node?.type === 'sam2-endpoint';
+      const stored = own ? (RED.nodes.getCredentials(body.id as string) as { token?: string } | undefined)?.token : undefined;
+      if (!stored) {
+        res.json(await testEndpoint(settings, ''));
+        return;
+      }
+      let target: string | undefined;
+      try {
+        target = originOf(endpointUrl(settings));
+      } catch {
+        target = undefined; // unusable settings: the test says so and sends nothing
+      }
+      if (target !== undefined && target !== node?.savedOrigin) {
+        res.json(storedTokenElsewhere(node?.savedOrigin, target));
+        return;
+      }
+      res.json(await testEndpoint(settings, target === undefined ? '' : stored));
     }),
   );
 }

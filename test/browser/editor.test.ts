@@ -275,7 +275,9 @@ describe('the editor in Chromium', function () {
     const from = spot(x1 - 12, y1 - 12);
     const to = spot(x2 + 12, y2 + 12);
 
+    assert.ok(await page.locator('#sam2-segment-no-prompt').isVisible(), 'a node with no prompts says each message must bring its own');
     await canvas().click({ position: fg });
+    assert.ok(await page.locator('#sam2-segment-no-prompt').isHidden(), 'the note goes with the first point');
     await canvas().click({ position: bg, modifiers: ['Shift'] });
     await canvas().hover({ position: from });
     await page.mouse.down();
@@ -376,7 +378,7 @@ describe('the editor in Chromium', function () {
     assert.ok(scores[0] >= scores[1] && scores[1] >= scores[2], `best first: ${scores}`);
     assert.equal(await page.locator('#sam2-segment-masks button.selected').innerText(), buttons[0]);
 
-    // The block is blue; the mask is tinted the overlay colour (#ff3b30) over it.
+    // The block is blue; the mask is tinted the overlay colour (#ff00ff, magenta) over it.
     await page.waitForFunction(
       ([px, py, r0]) => {
         const c = document.getElementById('sam2-segment-canvas')!;
@@ -387,7 +389,7 @@ describe('the editor in Chromium', function () {
       [inside.x, inside.y, before[0]],
     );
     const after = await canvasPixel(inside.x, inside.y);
-    assert.ok(after[0] > before[0] + 60 && after[2] < before[2], `inside the block turns red: ${before} -> ${after}`);
+    assert.ok(after[0] > before[0] + 60 && after[1] < before[1], `inside the block turns magenta: ${before} -> ${after}`);
     assert.deepEqual(await canvasPixel(outside.x, outside.y), outsideBefore, 'outside the mask is unchanged');
     const sent = sam2.requests.at(-1)!;
     assert.equal(sent.image?.width, 1280);

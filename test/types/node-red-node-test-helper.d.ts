@@ -14,6 +14,8 @@ declare module 'node-red-node-test-helper' {
     startServer(): Promise<void>;
     stopServer(): Promise<void>;
     settings(settings: object): void;
+    /** supertest over the admin app. */
+    request(): { get(path: string): Promise<{ status: number; headers: Record<string, string>; body: unknown }> };
   }
   const helper: TestHelper;
   export = helper;

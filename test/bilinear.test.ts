@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { maskFromLogits, resizeBilinear } from '../lib/bilinear';
+
+/**
+ * The resize written out per pixel, the plainest way: PyTorch's align_corners=False source
+ * coordinate, clamped at 0 below and at the last row/column above, weights held as float32
+ * (as lib/bilinear.ts has always kept them), along x within each source row, then along y,
+ * the result rounded to float32.
+ */
+function perPixel(src: Float32Array, sw: number, sh: number, dw: number, dh: number): Float32Array {
+  const out = new Float32Array(dw * dh);
+  for (let y = 0; y < dh; y++) {
+    const sy = Math.max((y + 0.5) * (sh / dh) - 0.5, 0);
+    const y0 = Math.min(Math.floor(sy), sh - 1);
+    const y1 = Math.min(y0 + 1, sh - 1);
+    const wy = Math.fround(sy - y0);
+    for (let x = 0; x < dw; x++) {
+      const sx = Math.max((x + 0.5) * (sw / dw) - 0.5, 0);
+      const x0 = Math.min(Math.floor(sx), sw - 1);
+      const x1 = Math.min(x0 + 1, sw - 1);
+      const wx = Math.fround(sx - x0);
+      const top = src[y0 * sw + x0] + (src[y0 * sw + x1] - src[y0 * sw + x0]) * wx;
+      const bottom = src[y1 * sw + x0] + (src[y1 * sw + x1] - src[y1 * sw + x0]) * wx;
+      out[y * dw + x] = top + (bottom - top) * wy;
+    }
+  }
+  return out;
+}
+
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Logit-like values: mostly smooth, with steps, exact zeros and large magnitudes mixed in. */
+function logits(w: number, h: number, seed: number): Float32Array {
+  const next = random(seed);
+  const out = new Float32Array(w * h);
+  for (let i = 0; i < out.length; i++) {
+    const x = i % w;
+    const y = Math.floor(i / w);
+    const r = next();
+    out[i] = r < 0.05 ? 0 : r < 0.08 ? (next() - 0.5) * 1e6 : 12 * Math.sin(x / 7 + seed) * Math.cos(y / 5) + (next() - 0.5) * 3;
+  }
+  return out;
+}
+
+const bytesOf = (a: Float32Array | Uint8Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+const SIZES: Array<[number, number, number, number]> = [
+  [256, 256, 1920, 1080],
+  [256, 256, 1080, 1920],
+  [256, 256, 256, 256],
+  [256, 256, 640, 480],
+  [256, 256, 1, 1],
+  [256, 256, 7, 1],
+  [256, 256, 100, 37],
+  [256, 256, 257, 255],
+  [256, 256, 2049, 3],
+  [5, 3, 11, 8],
+  [1, 1, 4, 4],
+  [2, 2, 3, 5],
+  [3, 7, 2, 2],
+];
+
+describe('bilinear rebuild', () => {
+  it('resizes exactly as the per-pixel form does, bit for bit, up and down, at the clamped edges', () => {
+    for (const [sw, sh, dw, dh] of SIZES) {
+      const src = logits(sw, sh, sw * 31 + dw);
+      const ours = resizeBilinear(src, sw, sh, dw, dh);
+      assert.equal(ours.length, dw * dh);
+      assert.ok(bytesOf(ours).equals(bytesOf(perPixel(src, sw, sh, dw, dh))), `${sw}x${sh} -> ${dw}x${dh}`);
+    }
+  });
+
+  it('thresholds into the same mask as the per-pixel form, at any threshold', () => {
+    for (const [sw, sh, dw, dh] of SIZES) {
+      const src = logits(sw, sh, sh * 17 + dh);
+      const reference = perPixel(src, sw, sh, dw, dh);
+      // SAM2's 0, others, and values that occur in the output itself, where > and >= differ.
+      const thresholds = [0, -2.5, 3.75, reference[0], reference[reference.length >> 1], reference[reference.length - 1]];
+      for (const threshold of thresholds) {
+        const expected = new Uint8Array(reference.length);
+        for (let i = 0; i < reference.length; i++) expected[i] = reference[i] > threshold ? 1 : 0;
+        const ours = maskFromLogits(src, sw, sh, dw, dh, threshold);
+        assert.ok(bytesOf(ours).equals(bytesOf(expected)), `${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
+      }
+    }
+  });
+
+  it('keeps a sharp edge where the logits change sign, not a blur of it', () => {
+    // Left half -10, right half +10: the rebuilt mask's edge is halfway across, as in PyTorch.
+    const src = Float32Array.from({ length: 4 * 4 }, (_, i) => (i % 4 < 2 ? -10 : 10));
+    const mask = maskFromLogits(src, 4, 4, 8, 2);
+    assert.deepEqual([...mask.subarray(0, 8)], [0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+});
