@@ -102,7 +102,7 @@ function prepareFlows(url: string, token: string | undefined, explicit: boolean)
   if (credentialsChanged) writeFileSync(credentialsFile, JSON.stringify(credentials, null, 2));
   if (token && !canEditCredentials) console.log('SAM2_TOKEN not stored: flows_cred.json is encrypted with your own credentialSecret; set the token in the editor');
   writeFileSync(stateFile, JSON.stringify({ examplesUrl: url } satisfies DemoState, null, 2) + '\n');
-  if (first) console.log(`Flows: the four examples, one tab each, their endpoints at ${url}`);
+  if (first) console.log(`Flows: the five examples, one tab each, their endpoints at ${url}`);
   else {
     console.log(`Flows: yours from the last start in ${USER_DIR} (delete its flows.json to get the examples back)`);
     if (moved.length) console.log(`Pointed at ${url}: ${moved.join(', ')}`);

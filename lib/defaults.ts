@@ -62,6 +62,12 @@ export const SEGMENT_DEFAULTS = {
   overlayOpacity: 0.5,
   overlayOutline: 2,
   overlayFormat: 'jpeg',
+  /** "Track across frames" (lib/tracker.ts): each side of a track's last box grows by this share of its size. */
+  trackMargin: 0.5,
+  /** ...a tracking answer scoring below this loses its track. */
+  trackMinScore: 0.5,
+  /** ...and a lost track ends after this many frames. */
+  trackMaxLost: 5,
   /**
    * The live preview under the node in the editor (off until its button is pressed): its long
    * side in pixels, and at most one every `previewIntervalMs`, the latest answer winning.

@@ -22,3 +22,5 @@ export { renderOverlay, renderCutout } from './overlay';
 export { formatMask } from './mask-formats';
 export type { FormattedMask, FormatOptions, MaskFormat } from './mask-formats';
 export type { Prompts, Sam2Mask, SegmentResult } from './types';
+export { Sam2Tracker } from './tracker';
+export type { Track, TrackEvent, TrackEventType, TrackState, LostReason, TrackerFrame, TrackerOptions, UpdateOptions } from './tracker';

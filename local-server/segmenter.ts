@@ -19,12 +19,15 @@
  * floods to its inside (everything outside is strongly negative); a box without foreground
  * points seeds the foreground with the cells near its centre whose colour differs from the
  * colours just outside the box, and the background with the inside cells that look like
- * those outside colours. A mask_input (earlier logits) seeds the foreground with its inside
- * and is partly blended into the result, pulling it towards the earlier mask. With no prompt
- * at all the seed is the image centre.
+ * those outside colours. A mask_input (earlier logits) is a hint about the object, not a seed
+ * (mask-hint.ts): a colour model of what lay under it against what lay around it, which
+ * seeds the object-like cells under it and the background-like ones in the box, and scales
+ * the score by how well the new mask matches it. With no prompt at all the seed is the
+ * image centre.
  */
 import sharp from 'sharp';
 import { LOW_RES_SIZE, MODEL_INPUT_SIZE } from '../lib/types';
+import { readMaskHint, refitHint, type MaskHint } from './mask-hint';
 import type { GridPrompts } from './request-form';
 
 const N = LOW_RES_SIZE;
@@ -38,12 +41,10 @@ const STEP_COST = 0.05;
 /** Logit scale: SAM2's logits mostly lie within about ±20. */
 const LOGIT_LIMIT = 16;
 const OUTSIDE_BOX_LOGIT = -20;
-/** How much of an earlier mask's logits the new ones keep, beyond seeding from it. */
-const MASK_INPUT_WEIGHT = 0.3;
 /** Cells (in the 256 grid) around a background point that an earlier mask does not seed. */
 const CUT_RADIUS = 6;
-/** Cells an earlier mask is shrunk by before it seeds: rough masks spill over their edges. */
-const MASK_EROSION = 3;
+/** A mask input's weakest object-likeness at a foreground point inside it for the point to still seed, when the input's object was not found. */
+const POINT_LIKENESS = 0.5;
 
 export interface ImageInfo {
   format?: string;
@@ -379,38 +380,6 @@ function seedsFromBox(f: Features, r: { x0: number; y0: number; x1: number; y1: 
   }
 }
 
-/**
- * An earlier mask's core seeds the foreground, so the new result grows from it and snaps to
- * the colour edges around it. Only the core: a rough mask that spills a little over its
- * object would otherwise seed the background too. Cells near a background point are left
- * unseeded, so that point can cut its part away from the earlier mask.
- */
-function seedsFromMask(mask: Float32Array, points: GridPrompts['points'], allowed: Uint8Array | undefined, fg: Uint8Array): void {
-  const cuts = points.filter((p) => p.label === 0 && Number.isFinite(p.x) && Number.isFinite(p.y));
-  const core = (x: number, y: number): boolean => {
-    for (let dy = -MASK_EROSION; dy <= MASK_EROSION; dy++) {
-      for (let dx = -MASK_EROSION; dx <= MASK_EROSION; dx++) {
-        const qx = Math.min(N - 1, Math.max(0, x + dx));
-        const qy = Math.min(N - 1, Math.max(0, y + dy));
-        if (!(mask[qy * N + qx] > 0)) return false;
-      }
-    }
-    return true;
-  };
-  let seeded = false;
-  for (let y = 0; y < N; y++) {
-    for (let x = 0; x < N; x++) {
-      const i = y * N + x;
-      if ((allowed && !allowed[i]) || !core(x, y)) continue;
-      if (cuts.some((p) => (p.x - x - 0.5) ** 2 + (p.y - y - 0.5) ** 2 < CUT_RADIUS * CUT_RADIUS)) continue;
-      fg[i] = 1;
-      seeded = true;
-    }
-  }
-  // A mask too thin to have a core still points at its strongest cell.
-  if (!seeded && mask.some((v) => v > 0)) fg[mask.reduce((best, v, i, a) => (v > a[best] ? i : best), 0)] = 1;
-}
-
 export interface Candidate {
   /** 256x256 low-resolution logits. */
   logits: Float32Array;
@@ -466,6 +435,82 @@ function scoreMask(f: Features, logits: Float32Array): number {
 }
 
 /**
+ * A foreground point inside the earlier mask says no more than the mask does: where the
+ * object was. When the hint found the object, its own seeds say where the object is now,
+ * and such a point seeds only where it agrees with them; when it did not, the point stays
+ * unless its colour is the background's.
+ */
+function dropStalePoints(fg: Uint8Array, hint: MaskHint, points: GridPrompts['points']): void {
+  for (const p of points) {
+    if (p.label !== 1 || !Number.isFinite(p.x) || !Number.isFinite(p.y)) continue;
+    const c = cellAt(p.x, p.y);
+    if (!hint.earlier[c]) continue;
+    if (hint.found ? !hint.fg[c] : hint.likeness[c] < POINT_LIKENESS) fg[c] = 0;
+  }
+}
+
+/**
+ * A mask hint's seeds added to the prompts' own: its foreground except near a background
+ * point (which can still cut its part away from the earlier mask), and its background.
+ */
+function addHintSeeds(fg: Uint8Array, bg: Uint8Array, hint: MaskHint, points: GridPrompts['points']): void {
+  const cuts = points.filter((p) => p.label === 0 && Number.isFinite(p.x) && Number.isFinite(p.y));
+  for (let i = 0; i < CELLS; i++) {
+    if (hint.bg[i] && !fg[i]) bg[i] = 1;
+    if (!hint.fg[i]) continue;
+    const x = i % N;
+    const y = (i / N) | 0;
+    if (cuts.some((p) => (p.x - x - 0.5) ** 2 + (p.y - y - 0.5) ** 2 < CUT_RADIUS * CUT_RADIUS)) continue;
+    fg[i] = 1;
+    bg[i] = 0;
+  }
+}
+
+/**
+ * The logits of one mask per threshold: the geodesic distance from the foreground seeds,
+ * against the one from the background seeds plus every cell further than the threshold.
+ */
+function flood(f: Features, fgSeeds: Uint8Array, bgSeeds: Uint8Array, allowed: Uint8Array | undefined, thresholds: number[]): Float32Array[] {
+  const bg = Uint8Array.from(bgSeeds);
+  for (let i = 0; i < CELLS; i++) if (fgSeeds[i]) bg[i] = 0;
+  const dF = geodesic(f, fgSeeds, allowed);
+  return thresholds.map((threshold) => {
+    const seeds = Uint8Array.from(bg);
+    for (let i = 0; i < CELLS; i++) if (dF[i] > threshold && dF[i] !== Infinity) seeds[i] = 1;
+    const hasBackground = seeds.includes(1);
+    const dB = hasBackground ? geodesic(f, seeds, allowed) : undefined;
+    const logits = new Float32Array(CELLS);
+    for (let i = 0; i < CELLS; i++) {
+      if (allowed && !allowed[i]) logits[i] = OUTSIDE_BOX_LOGIT;
+      else {
+        const s = dB && dB[i] !== Infinity ? dB[i] - dF[i] : threshold - dF[i];
+        logits[i] = s === -Infinity ? -LOGIT_LIMIT : LOGIT_LIMIT * Math.tanh(s / LOGIT_LIMIT);
+      }
+    }
+    return logits;
+  });
+}
+
+/**
+ * How far a mask looks like the object a mask input described, as a factor on its score:
+ * 1 when its cells have the object's colours, down to 0.2 when they have the background's,
+ * or when the hint found nothing of the object at all.
+ */
+function agreement(hint: MaskHint, logits: Float32Array): number {
+  if (!hint.found) return 0.2;
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < CELLS; i++) {
+    if (logits[i] > 0) {
+      sum += hint.likeness[i];
+      n++;
+    }
+  }
+  if (n === 0) return 0.2;
+  return Math.min(1, Math.max(0.2, (sum / n - 0.3) / 0.4));
+}
+
+/**
  * Candidate masks for `prompts`, best score first: three of different extent when
  * `multimask`, else the best one alone.
  */
@@ -487,35 +532,31 @@ export function segment(f: Features, prompts: GridPrompts, multimask: boolean): 
     if (p.label === 1) fg[c] = 1;
     else if (p.label === 0) bg[c] = 1;
   }
-  if (prompts.maskInput) seedsFromMask(prompts.maskInput, prompts.points, allowed, fg);
+  let hint: MaskHint | undefined;
+  if (prompts.maskInput) {
+    hint = readMaskHint(f.lab, prompts.maskInput, allowed);
+    dropStalePoints(fg, hint, prompts.points);
+    if (hint.found) {
+      // Where the object is now: one tight flood from the object-like cells under the earlier
+      // mask (and the points), tight so it cannot spill, then the colour model fitted again on it.
+      const seeds = Uint8Array.from(fg);
+      addHintSeeds(seeds, bg, hint, prompts.points);
+      const now = flood(f, seeds, bg, allowed, [THRESHOLDS[0]])[0];
+      const region = new Uint8Array(CELLS);
+      for (let i = 0; i < CELLS; i++) region[i] = now[i] > 0 ? 1 : 0;
+      hint = refitHint(hint, region, allowed);
+    }
+    dropStalePoints(fg, hint, prompts.points);
+    addHintSeeds(fg, bg, hint, prompts.points);
+  }
   if (!fg.includes(1)) {
     if (range) seedsFromBox(f, range, fg, bg);
     else fg[cellAt(N / 2, N / 2)] = 1;
   }
-  for (let i = 0; i < CELLS; i++) if (fg[i]) bg[i] = 0;
-
-  const dF = geodesic(f, fg, allowed);
-  const candidates: Candidate[] = THRESHOLDS.map((threshold) => {
-    const seeds = Uint8Array.from(bg);
-    for (let i = 0; i < CELLS; i++) if (dF[i] > threshold && dF[i] !== Infinity) seeds[i] = 1;
-    const hasBackground = seeds.includes(1);
-    const dB = hasBackground ? geodesic(f, seeds, allowed) : undefined;
-    const logits = new Float32Array(CELLS);
-    for (let i = 0; i < CELLS; i++) {
-      let v: number;
-      if (allowed && !allowed[i]) v = OUTSIDE_BOX_LOGIT;
-      else {
-        const s = dB && dB[i] !== Infinity ? dB[i] - dF[i] : threshold - dF[i];
-        v = s === -Infinity ? -LOGIT_LIMIT : LOGIT_LIMIT * Math.tanh(s / LOGIT_LIMIT);
-      }
-      if (prompts.maskInput) {
-        const m = Math.min(20, Math.max(-20, prompts.maskInput[i] || 0));
-        v = (1 - MASK_INPUT_WEIGHT) * v + MASK_INPUT_WEIGHT * m;
-      }
-      logits[i] = v;
-    }
-    return { logits, score: scoreMask(f, logits) };
-  });
+  const candidates: Candidate[] = flood(f, fg, bg, allowed, THRESHOLDS).map((logits) => ({
+    logits,
+    score: scoreMask(f, logits) * (hint ? agreement(hint, logits) : 1),
+  }));
   candidates.sort((a, b) => b.score - a.score);
   return multimask ? candidates : candidates.slice(0, 1);
 }

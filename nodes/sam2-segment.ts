@@ -33,8 +33,10 @@ import {
   type SegmentSettings,
 } from './segment-message';
 import { rangeSetting } from './setting-ranges';
+import { Sam2Tracker } from '../lib/tracker';
+import { compileTracking, trackObjects, trackStatus, wantsReset, writeTrackedMessage, type TrackSettings } from './track-message';
 
-interface SegmentConfig extends NodeDef, SegmentSettings {
+interface SegmentConfig extends NodeDef, SegmentSettings, TrackSettings {
   endpoint: string;
   /** Message property holding the image, `payload` by default. */
   property?: string;
@@ -97,11 +99,13 @@ export = function register(RED: NodeAPI): void {
     // The saved settings, checked once: a bad one is reported now and on each message.
     let compiled: CompiledSettings | undefined;
     let settingsProblem: Error | undefined;
+    let tracking: ReturnType<typeof compileTracking>;
     try {
       property = imageProperty(config.property);
       // 0 used to become 10 and a negative limit refused everything: out of range is refused by name.
       queueLimit = rangeSetting(config.queueLimit, { name: 'Queue up to', min: 1, max: 10000, integer: true, fallback: SEGMENT_DEFAULTS.queueLimit, unit: 'messages' });
       compiled = compileSettings(config);
+      tracking = compileTracking(config);
     } catch (err) {
       settingsProblem = err as Error;
     }
@@ -115,6 +119,8 @@ export = function register(RED: NodeAPI): void {
     };
 
     const segmenter = endpoint?.segmenter;
+    // "Track across frames": one tracker for the node's stream, frames in the order they are segmented.
+    const tracker = segmenter && tracking ? new Sam2Tracker(segmenter, tracking) : undefined;
     const queue = new FrameQueue<Job>({
       policy: config.queue || SEGMENT_DEFAULTS.queue,
       limit: queueLimit,
@@ -145,7 +151,7 @@ export = function register(RED: NodeAPI): void {
         // A CA file is read before the endpoint can send: the first frames wait for it.
         if (endpoint.ready) await endpoint.ready;
         if (!segmenter || endpoint.problem) throw new Error(`sam2-endpoint "${endpoint.name || endpoint.id}" is misconfigured: ${endpoint.problem}`);
-        if (!compiled) throw settingsProblem as Error;
+        if (!compiled || settingsProblem) throw settingsProblem as Error;
         const plan = planMessage(compiled, msg.sam2);
         const image = RED.util.getMessageProperty(msg, property);
         bytes = imageBytes(image, field);
@@ -166,6 +172,20 @@ export = function register(RED: NodeAPI): void {
             node.status({ fill: 'blue', shape: 'dot', text: `receiving ${sizeText(receivedBytes)}…${waiting}` });
           },
         };
+        if (tracker) {
+          if (wantsReset(msg.sam2)) tracker.reset();
+          const tracked = await tracker.update(bytes, { ...call, objects: trackObjects(plan, msg.sam2, tracker) });
+          editor.frame(bytes);
+          if (closing.signal.aborted) return done();
+          // The live preview shows every tracked object.
+          const following = tracked.tracks.filter((t) => t.state === 'tracking');
+          editor.answer(bytes, following.map(({ mask, score, area, bbox, centroid }) => ({ width: tracked.width, height: tracked.height, masks: [{ mask, score, area, bbox, centroid }], candidates: [{ score }] })));
+          const out = await writeTrackedMessage(msg, tracked, compiled, plan.choice, { image, modelId: segmenter.modelId, timeMs: Date.now() - started, dropped: droppedSinceSent });
+          droppedSinceSent = 0;
+          lastOutcome = trackStatus(tracked);
+          send(config.dropOutput ? [out, null] : out);
+          return done();
+        }
         const requests = segmentRequests(plan);
         const results = plan.several ? await segmenter.segmentEach(bytes, requests, call) : [await segmenter.segment(bytes, requests[0], call)];
         // Only a frame that passed the checks is kept for the dialog.

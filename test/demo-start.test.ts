@@ -15,7 +15,7 @@ import { startLocalServer } from '../local-server/server';
 
 const ROOT = resolve(__dirname, '..', '..');
 const START = join(ROOT, 'dist', 'demo', 'start.js');
-const EXAMPLE_ENDPOINTS = [1, 2, 3, 4].map((n) => `sam2-example-${n}-endpoint`);
+const EXAMPLE_ENDPOINTS = [1, 2, 3, 4, 5].map((n) => `sam2-example-${n}-endpoint`);
 const USER_TOKEN = 'tok-user-own-7d2c-keep';
 const EXAMPLE_TOKEN = 'tok-user-example-2-91ab';
 

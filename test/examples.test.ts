@@ -15,6 +15,7 @@ import { startLocalServer, type LocalServer } from '../local-server/server';
 import { rleToMask } from '../lib/rle';
 import type { CocoRle } from '../lib/rle';
 import { iou, makeScene, type Scene, type SceneObject } from './fixtures/scenes';
+import { EXAMPLE_VIDEO, exampleFrameName, makeVideo } from './fixtures/videos';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coreNodes = [
@@ -124,9 +125,9 @@ describe('example flows, as imported', function () {
     await helper.load([endpointNode, segmentNode, ...coreNodes], flow);
   }
 
-  it('ships four examples, each using sam2-segment with its own endpoint pointed at the local server', () => {
+  it('ships five examples, each using sam2-segment with its own endpoint pointed at the local server', () => {
     const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json')).sort();
-    assert.equal(titles.length, 4);
+    assert.equal(titles.length, 5);
     const endpoints = titles.map((t) => JSON.parse(readFileSync(join(EXAMPLES_DIR, t), 'utf8')) as FlowNode[]).map((flow) => {
       assert.ok(flow.some((n) => n.type === 'sam2-segment'), 'each example uses sam2-segment');
       assert.ok(flow.some((n) => n.type === 'comment'), 'each example explains itself');
@@ -137,8 +138,8 @@ describe('example flows, as imported', function () {
     });
     // Own ids, so importing a second example raises no conflict in the editor; own names, so the
     // endpoint dropdown of a sam2-segment tells them apart; the same settings otherwise.
-    assert.equal(new Set(endpoints.map((e) => e.id)).size, 4);
-    assert.deepEqual(endpoints.map((e) => e.name), [1, 2, 3, 4].map((n) => `local SAM2 server, example ${n}`));
+    assert.equal(new Set(endpoints.map((e) => e.id)).size, 5);
+    assert.deepEqual(endpoints.map((e) => e.name), [1, 2, 3, 4, 5].map((n) => `local SAM2 server, example ${n}`));
     assert.equal(new Set(endpoints.map(({ id: _id, name: _name, ...settings }) => JSON.stringify(settings))).size, 1);
   });
 
@@ -242,6 +243,43 @@ describe('example flows, as imported', function () {
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     assert.equal(frames, stoppedAt, 'no frames after the second press');
   }
+
+  it('5: follows the ball clicked on the first frame and sends one MQTT-ready message when it has left the picture', async () => {
+    const flow = readExample('5 Follow an object, message when it leaves');
+    const video = await makeVideo(EXAMPLE_VIDEO.name, EXAMPLE_VIDEO.options);
+    // The frames shipped are this video's (to within JPEG decoders): the truth below is theirs.
+    for (let i = 0; i < EXAMPLE_VIDEO.frames; i++) {
+      const [shipped, made] = await Promise.all(
+        [readFileSync(join(EXAMPLES_DIR, exampleFrameName(i))), video.frames[i].jpeg].map((jpeg) => sharp(jpeg).raw().toBuffer()),
+      );
+      let diff = 0;
+      for (let k = 0; k < made.length; k++) diff += Math.abs(shipped[k] - made[k]);
+      assert.ok(shipped.length === made.length && diff / made.length < 1, `frame ${i} is the video's`);
+    }
+    await load(flow);
+    const tracked: Array<{ payload: Buffer[]; sam2: { frame: number; tracks: Array<{ id: number; state: string }>; events: Array<{ type: string; id: number }> } }> = [];
+    helper.getNode(named(flow, 'when it leaves').id).on('input', (msg: (typeof tracked)[number]) => tracked.push(msg));
+    const sent = new Promise<{ topic: string; payload: { id: number; frame: number; event: string } }>((resolve) =>
+      helper.getNode(named(flow, 'to MQTT / Home Assistant').id).once('input', resolve),
+    );
+    helper.getNode(named(flow, 'camera on / off').id).receive({});
+    const message = await sent;
+
+    const gone = video.frames.findIndex((f) => f.objects[0].area === 0);
+    assert.equal(message.topic, 'sam2/tracks/1/left');
+    assert.deepEqual(Object.keys(message.payload), ['id', 'frame', 'event']);
+    assert.equal(message.payload.event, 'left');
+    // Lost within two frames of leaving, and ended two frames ("Ends after") later.
+    assert.ok(message.payload.frame >= gone + 2 && message.payload.frame <= gone + 4, `left on frame ${message.payload.frame}; out of the picture from frame ${gone}`);
+    assert.deepEqual(tracked.map((m) => m.sam2.frame), [...Array(message.payload.frame + 1).keys()], 'every frame, in order');
+    assert.deepEqual(tracked[0].sam2.events, [{ type: 'entered', id: 1 }]);
+    let sum = 0;
+    for (let t = 0; t < gone; t++) {
+      assert.deepEqual(tracked[t].sam2.tracks.map((x) => [x.id, x.state]), [[1, 'tracking']], `frame ${t}`);
+      sum += iou((await pngMask(tracked[t].payload[0])).mask, video.frames[t].objects[0].mask);
+    }
+    assert.ok(sum / gone >= MIN_IOU, `mean IoU with the ball while in the picture: ${(sum / gone).toFixed(3)}`);
+  });
 
   it('3: segments a Frigate event by the box of its snapshot, and coco-ssd boxes converted from [x, y, w, h]', async () => {
     const flow = readExample('3 Box from a detector (Frigate, coco-ssd)');

@@ -6,7 +6,7 @@ describe('the package main entry', () => {
     // Resolve through package.json's "main", as `require('node-red-contrib-sam2')` would.
     const pkg = require(join(__dirname, '..', '..', 'package.json')) as { main: string };
     const entry = require(join(__dirname, '..', '..', pkg.main)) as Record<string, unknown>;
-    for (const name of ['Sam2Client', 'LocalSam2', 'decodeSegmentResponse', 'maskToRle', 'rleToMask', 'maskToPolygons', 'maskToPng', 'renderOverlay', 'renderCutout', 'maskStats', 'Sam2ApiError']) {
+    for (const name of ['Sam2Client', 'LocalSam2', 'Sam2Tracker', 'decodeSegmentResponse', 'maskToRle', 'rleToMask', 'maskToPolygons', 'maskToPng', 'renderOverlay', 'renderCutout', 'maskStats', 'Sam2ApiError']) {
       assert.equal(typeof entry[name], 'function', name);
     }
     const mask = Uint8Array.from([0, 1, 1, 0, 1, 1]);

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import sharp from 'sharp';
 import { request } from 'undici';
+import { SEGMENT_DEFAULTS } from '../lib/defaults';
 import { startLocalServer, type LocalServer } from '../local-server/server';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -106,8 +107,13 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
     assert.deepEqual(Object.keys(registered['sam2-endpoint'].credentials ?? {}), ['token'], 'the token is a credential, kept out of the flow');
     assert.deepEqual(
       ['property', 'multimask', 'queue', 'queueLimit', 'format', 'threshold', 'overlayColor', 'overlayOpacity', 'overlayOutline'].map((name) => value('sam2-segment', name)),
-      ['payload', true, 'latest', 10, 'png', 0, '#ff3b30', 0.5, 2],
+      ['payload', 'auto', 'latest', 10, 'png', 0, '#ff00ff', 0.5, 2],
     );
+    // The one module the runtime, the dialogs and README take their defaults from.
+    const d = SEGMENT_DEFAULTS as Record<string, unknown>;
+    for (const name of ['property', 'multimask', 'queue', 'queueLimit', 'format', 'threshold', 'overlayColor', 'overlayOpacity', 'overlayOutline']) {
+      assert.equal(value('sam2-segment', name), d[name], `${name}: the dialog's default is lib/defaults.ts's`);
+    }
   });
 
   it('segments an image end to end, and keeps the token out of the flow export and flows.json', async () => {
@@ -160,6 +166,7 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
       '2 Camera stream, latest frame wins',
       '3 Box from a detector (Frigate, coco-ssd)',
       '4 Refine a mask with its logits',
+      '5 Follow an object, message when it leaves',
     ]);
     // What the editor fetches when the example is chosen; only the server's address and token change.
     const example = (await (await request(`${base}/library/examples/flows/node-red-contrib-sam2/${encodeURIComponent('1 Segment a saved photo by a point')}`)).body.json()) as Array<Record<string, unknown>>;

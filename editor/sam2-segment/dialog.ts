@@ -40,6 +40,9 @@ export function openDialog(node: SegmentNode): OpenDialog {
     overlayOpacity: SEGMENT_DEFAULTS.overlayOpacity,
     overlayOutline: SEGMENT_DEFAULTS.overlayOutline,
     queueLimit: SEGMENT_DEFAULTS.queueLimit,
+    trackMargin: SEGMENT_DEFAULTS.trackMargin,
+    trackMinScore: SEGMENT_DEFAULTS.trackMinScore,
+    trackMaxLost: SEGMENT_DEFAULTS.trackMaxLost,
     maxObjects: SEGMENT_DEFAULTS.maxObjects,
     previewSize: SEGMENT_DEFAULTS.previewSize,
   });
@@ -98,6 +101,7 @@ export function openDialog(node: SegmentNode): OpenDialog {
 
   showWhen('#sam2-segment-row-tolerance', `#${PREFIX}format`, (format) => format.val() === 'polygons');
   showWhen('#sam2-segment-row-overlay', `#${PREFIX}overlay`, (overlay) => overlay.prop('checked'));
+  showWhen('#sam2-segment-row-track', `#${PREFIX}track`, (track) => track.prop('checked'));
   showWhen('#sam2-segment-row-queueLimit', `#${PREFIX}queue`, (queue) => queue.val() === 'queue');
   $(`#${PREFIX}overlayColor`).on('input change', () => picker.buildMaskLayer());
 

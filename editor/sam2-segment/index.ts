@@ -36,6 +36,10 @@ export interface SegmentNode extends PreviewNode {
   overlayOutline: number | string;
   overlayFormat: string;
   cutout: boolean;
+  track: boolean;
+  trackMargin: number | string;
+  trackMinScore: number | string;
+  trackMaxLost: number | string;
   /** The preview under the node, pixels on its long side. */
   previewSize: number | string;
   /** 2 with the output for dropped messages, else 1. */
@@ -82,6 +86,10 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
     overlayOutline: { value: SEGMENT_DEFAULTS.overlayOutline, validate: whole(0) },
     overlayFormat: { value: SEGMENT_DEFAULTS.overlayFormat },
     cutout: { value: false },
+    track: { value: false },
+    trackMargin: { value: SEGMENT_DEFAULTS.trackMargin, validate: between(0, 100) },
+    trackMinScore: { value: SEGMENT_DEFAULTS.trackMinScore, validate: between(0, 1) },
+    trackMaxLost: { value: SEGMENT_DEFAULTS.trackMaxLost, validate: whole(0) },
     preview: { value: false },
     previewSize: { value: SEGMENT_DEFAULTS.previewSize, validate: (v: unknown) => v === undefined || v === '' || (Number.isInteger(Number(v)) && Number(v) >= 32 && Number(v) <= 640) },
     outputs: { value: 1 },

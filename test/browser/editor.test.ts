@@ -437,6 +437,11 @@ describe('the editor in Chromium', function () {
     await page.selectOption('#node-input-queue', 'queue');
     assert.equal(await page.locator('#sam2-segment-row-queueLimit').isVisible(), true);
     await page.check('#node-input-dropOutput');
+    assert.equal(await page.locator('#sam2-segment-row-track').isVisible(), false, 'tracking settings only with tracking on');
+    await page.check('#node-input-track');
+    assert.equal(await page.locator('#sam2-segment-row-track').isVisible(), true);
+    assert.equal(await page.locator('#node-input-trackMaxLost').getAttribute('placeholder'), '5', 'the default shown');
+    await page.fill('#node-input-trackMargin', '0.3');
     await screenshot('dialog-frames-tab');
     await page.click('#node-dialog-ok');
     await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
@@ -444,6 +449,7 @@ describe('the editor in Chromium', function () {
     await deploy();
     const seg = (await savedFlows()).find((n) => n.id === segId)! as SavedNode & Record<string, unknown>;
     assert.deepEqual([seg.format, seg.overlay, seg.overlayOutline, seg.queue, seg.dropOutput, seg.outputs], ['rle', true, '4', 'queue', true, 2]);
+    assert.deepEqual([seg.track, seg.trackMargin], [true, '0.3']);
   });
 
   it('turns the live preview on with the node\'s button and draws it under the node', async () => {
@@ -494,7 +500,7 @@ describe('the editor in Chromium', function () {
     assert.equal(await page.evaluate(() => window.RED.nodes.node('hand-seg')?.valid), true);
   });
 
-  it('lists the four examples under Import, and imports two of them side by side with every node valid', async () => {
+  it('lists the five examples under Import, and imports two of them side by side with every node valid', async () => {
     const examples = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
     const entry = (text: string) => examples.locator('.red-ui-treeList-label-text', { hasText: text });
     for (const title of ['1 Segment a saved photo by a point', '3 Box from a detector (Frigate, coco-ssd)']) {
@@ -502,7 +508,7 @@ describe('the editor in Chromium', function () {
       await page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples');
       await entry('node-red-contrib-sam2').click();
       await entry(title).waitFor();
-      assert.equal(await examples.locator('.red-ui-treeList-label-text', { hasText: /^\d / }).count(), 4);
+      assert.equal(await examples.locator('.red-ui-treeList-label-text', { hasText: /^\d / }).count(), 5);
       await entry(title).click();
       await screenshot(`import-example-${title[0]}`);
       await page.click('#red-ui-clipboard-dialog-ok');
