@@ -15,6 +15,7 @@ import { maskFromLogits } from '../lib/bilinear';
 import { Sam2InputError } from '../lib/errors';
 import { LocalSam2, type LocalSam2Options } from '../lib/index';
 import { EmbeddingCache } from '../lib/local-model/embedding-cache';
+import { fromHalf, toHalf } from '../lib/local-model/local-sam2';
 import { loadRuntime } from '../lib/local-model/runtime';
 import { maskStats } from '../lib/mask-stats';
 import { BEST, EMBED_WEIGHT, LABEL_WEIGHT, MASK_BONUS, MEAN, RADII, SCORES, STD, expectedLogits, writeFormatA, writeFormatB } from './fixtures/sam2-models';
@@ -301,6 +302,13 @@ describe('LocalSam2 with stand-in models', function () {
       assert.ok(maxDiff(result.masks[0].logits as Float32Array, expectedLogits([[128, 128], [384, 640]], RADII[BEST])) < 0.05);
       assert.ok(Math.abs(result.masks[0].score - (SCORES[BEST] + embedTerm(200))) < 2e-3);
       assert.deepEqual(result.masks[0].bbox, [50, 25, 350, 275]);
+    });
+
+    it('converts to and from half precision with IEEE rounding, infinities, NaN and subnormals', () => {
+      const values = Float32Array.of(0, -0, 1, -2.5, 65504, 65520, 1e6, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1e-9, 6.1035156e-5, 1 + 2 ** -11, 1 + 3 * 2 ** -11, Infinity, Number.NaN);
+      const back = fromHalf(toHalf(values));
+      const want = [0, -0, 1, -2.5, 65504, Infinity, Infinity, 2 ** -24, 0, 2 ** -24, 0, 6.103515625e-5, 1, 1 + 2 ** -9, Infinity, Number.NaN];
+      want.forEach((w, i) => assert.ok(Object.is(back[i], w), `${values[i]} became ${back[i]}, not ${w}`));
     });
 
     it('picks an onnx-community variant: full precision first, or the one asked for', async () => {
