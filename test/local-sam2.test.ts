@@ -405,6 +405,16 @@ describe('LocalSam2 with stand-in models', function () {
       assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }), '0');
     });
 
+    it('a call whose signal has aborted runs nothing; the model runs one thing at a time', async () => {
+      const model = make({ modelDir: dirA });
+      const image = await plain(64, 64);
+      const reason = new Error('the flow stopped');
+      await assert.rejects(model.segment(image, { points: [[1, 1]] }, { signal: AbortSignal.abort(reason) }), (err) => err === reason);
+      assert.deepEqual([model.stats.encoderRuns, model.stats.decoderRuns], [0, 0]);
+      await Promise.all([model.segment(image, { points: [[1, 1]] }), model.segment(await plain(64, 64, 7), { points: [[1, 1]] })]);
+      assert.deepEqual(model.load, { active: 0, waiting: 0, max: 1 });
+    });
+
     it('after close, calls are refused and nothing is left running', async () => {
       const model = make({ modelDir: dirA });
       const image = await plain(64, 64);
