@@ -25,6 +25,8 @@ With --model it answers with real SAM2 from ONNX files on this machine.
   --runtime <r>     with --model: auto (default), node or web
   --threads <n>     with --model: CPU threads for one model run (default: every core)
   --cache-size <n>  with --model: encoded frames kept (about 16 MiB each; default 4)
+  --variant <v>     with --model: which model when the folder holds several (samexporter's
+                    name before .encoder.onnx, or onnx-community's fp16, quantized, ...)
 
   --port <n>        port to listen on (default ${DEFAULT_PORT}, or SAM2_SERVER_PORT)
   --host <addr>     address to listen on (default 127.0.0.1)
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
       runtime: { type: 'string' },
       threads: { type: 'string' },
       'cache-size': { type: 'string' },
+      variant: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -79,13 +82,13 @@ async function main(): Promise<void> {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number of at least ${min}, not ${JSON.stringify(text)}`);
     return n;
   };
-  if (!values.model && (values.runtime || values.threads || values['cache-size'])) throw new Error('--runtime, --threads and --cache-size go with --model DIR');
+  if (!values.model && (values.runtime || values.threads || values['cache-size'] || values.variant)) throw new Error('--runtime, --threads, --cache-size and --variant go with --model DIR');
   const runtime = values.runtime as 'auto' | 'node' | 'web' | undefined;
   if (runtime !== undefined && !['auto', 'node', 'web'].includes(runtime)) throw new Error(`--runtime must be auto, node or web, not ${JSON.stringify(runtime)}`);
   const model = values.model
-    ? { modelDir: values.model, runtime, threads: whole('threads', values.threads, 1), cacheSize: whole('cache-size', values['cache-size'], 0) }
+    ? { modelDir: values.model, runtime, threads: whole('threads', values.threads, 1), cacheSize: whole('cache-size', values['cache-size'], 0), variant: values.variant }
     : undefined;
-  const modelId = values['model-id'] ?? (model ? runnerModelId(findModelFiles(model.modelDir).name) : undefined);
+  const modelId = values['model-id'] ?? (model ? runnerModelId(findModelFiles(model.modelDir, model.variant).name) : undefined);
 
   const server = await startLocalServer({
     port,

@@ -15,6 +15,7 @@ import { maskFromLogits } from '../lib/bilinear';
 import { Sam2InputError } from '../lib/errors';
 import { LocalSam2, type LocalSam2Options } from '../lib/index';
 import { EmbeddingCache } from '../lib/local-model/embedding-cache';
+import { fromHalf, toHalf } from '../lib/local-model/local-sam2';
 import { loadRuntime } from '../lib/local-model/runtime';
 import { maskStats } from '../lib/mask-stats';
 import { BEST, EMBED_WEIGHT, LABEL_WEIGHT, MASK_BONUS, MEAN, RADII, SCORES, STD, expectedLogits, writeFormatA, writeFormatB } from './fixtures/sam2-models';
@@ -303,6 +304,13 @@ describe('LocalSam2 with stand-in models', function () {
       assert.deepEqual(result.masks[0].bbox, [50, 25, 350, 275]);
     });
 
+    it('converts to and from half precision with IEEE rounding, infinities, NaN and subnormals', () => {
+      const values = Float32Array.of(0, -0, 1, -2.5, 65504, 65520, 1e6, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1e-9, 6.1035156e-5, 1 + 2 ** -11, 1 + 3 * 2 ** -11, Infinity, Number.NaN);
+      const back = fromHalf(toHalf(values));
+      const want = [0, -0, 1, -2.5, 65504, Infinity, Infinity, 2 ** -24, 0, 2 ** -24, 0, 6.103515625e-5, 1, 1 + 2 ** -9, Infinity, Number.NaN];
+      want.forEach((w, i) => assert.ok(Object.is(back[i], w), `${values[i]} became ${back[i]}, not ${w}`));
+    });
+
     it('picks an onnx-community variant: full precision first, or the one asked for', async () => {
       const dir = join(root, 'variants');
       writeFormatB(dir);
@@ -395,6 +403,16 @@ describe('LocalSam2 with stand-in models', function () {
       const script = `const m = require(${JSON.stringify(main)}); new m.LocalSam2({ modelDir: '.' }); ` +
         "process.stdout.write(String(Object.keys(require.cache).filter((k) => k.includes('onnxruntime')).length))";
       assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }), '0');
+    });
+
+    it('a call whose signal has aborted runs nothing; the model runs one thing at a time', async () => {
+      const model = make({ modelDir: dirA });
+      const image = await plain(64, 64);
+      const reason = new Error('the flow stopped');
+      await assert.rejects(model.segment(image, { points: [[1, 1]] }, { signal: AbortSignal.abort(reason) }), (err) => err === reason);
+      assert.deepEqual([model.stats.encoderRuns, model.stats.decoderRuns], [0, 0]);
+      await Promise.all([model.segment(image, { points: [[1, 1]] }), model.segment(await plain(64, 64, 7), { points: [[1, 1]] })]);
+      assert.deepEqual(model.load, { active: 0, waiting: 0, max: 1 });
     });
 
     it('after close, calls are refused and nothing is left running', async () => {

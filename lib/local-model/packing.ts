@@ -83,5 +83,6 @@ export function candidatesFrom(format: FormatName, outputs: Record<string, { dat
   if (low[0] !== LOW_RES_SIZE || low[1] !== LOW_RES_SIZE || masks.data.length !== count * CELLS || count < 1) {
     throw new Error(`the decoder gave masks of shape [${masks.dims.join(', ')}] with ${count} scores; a SAM2 decoder gives [.., 3, 256, 256] and 3 scores`);
   }
-  return Array.from({ length: count }, (_, k) => ({ logits: masks.data.subarray(k * CELLS, (k + 1) * CELLS), score: scores.data[k] }));
+  // Copies, so each mask's logits stand alone (a flow may keep one and drop the others).
+  return Array.from({ length: count }, (_, k) => ({ logits: masks.data.slice(k * CELLS, (k + 1) * CELLS), score: scores.data[k] }));
 }
