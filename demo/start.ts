@@ -190,11 +190,6 @@ async function localServer(): Promise<{ url: string; close(): Promise<void>; our
 }
 
 async function main(): Promise<void> {
-  mkdirSync(join(USER_DIR, 'node_modules'), { recursive: true });
-  const link = join(USER_DIR, 'node_modules', 'node-red-contrib-sam2');
-  rmSync(link, { recursive: true, force: true });
-  symlinkSync(ROOT, link, 'dir');
-
   // Checked before anything in the user dir changes: a Node-RED already there may be a
   // second demo running on these very flows.
   if (await portTaken(PORT)) {
@@ -203,6 +198,13 @@ async function main(): Promise<void> {
         `Stop it, or start this one on another port: PORT=${PORT + 1} npm start`,
     );
   }
+
+  // Node-RED loads this package from the clone, as if installed.
+  mkdirSync(join(USER_DIR, 'node_modules'), { recursive: true });
+  const link = join(USER_DIR, 'node_modules', 'node-red-contrib-sam2');
+  rmSync(link, { recursive: true, force: true });
+  symlinkSync(ROOT, link, 'dir');
+
   let url = process.env.SAM2_URL;
   let stopServer = async () => {};
   let both = false;

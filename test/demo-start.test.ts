@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalServer } from '../local-server/server';
+import { until } from './browser/node-red-host';
 
 const ROOT = resolve(__dirname, '..', '..');
 const START = join(ROOT, 'dist', 'demo', 'start.js');
@@ -198,7 +199,7 @@ describe('npm start (demo/start.ts)', function () {
       // Example 1 as the user runs it: the request reaches the real endpoint with its token.
       const before = real.requests.length;
       await admin(demo, 'POST', '/inject/sam2-example-1-go');
-      for (let i = 0; real.requests.length === before && i < 200; i++) await new Promise((r) => setTimeout(r, 50));
+      await until('the request at the real endpoint', () => real.requests.length > before, 30_000);
       assert.equal(real.requests.length, before + 1);
       assert.ok(real.requests.at(-1)!.authorization);
     } finally {
@@ -235,8 +236,7 @@ describe('npm start (demo/start.ts)', function () {
       // Example 1 in the second demo, answered by the first demo's server.
       await admin(second, 'POST', '/inject/sam2-example-1-go');
       const file = join(otherDir, 'sam2-ball-mask.png');
-      for (let i = 0; !existsSync(file) && i < 200; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(existsSync(file), 'example 1 wrote its mask');
+      await until('example 1 to write its mask', () => existsSync(file), 30_000);
       await stopDemo(second);
       const health = await fetch(`http://127.0.0.1:${env.SAM2_SERVER_PORT}/health`);
       assert.equal(health.status, 200, 'stopping the second demo leaves the first one\'s server running');
