@@ -367,6 +367,8 @@ describe('the editor in Chromium', function () {
     const outside = await at(canvas(), 0.5, 0.9);
     const before = await canvasPixel(inside.x, inside.y);
     const outsideBefore = await canvasPixel(outside.x, outside.y);
+    // Multimask on: with two points, "auto" would ask for one mask, and here three are compared.
+    await page.selectOption('#sam2-segment-multimask', 'true');
     await page.click('#sam2-segment-try');
     await page.locator('#sam2-segment-masks button').nth(2).waitFor();
     const status = await page.locator('#sam2-segment-status').innerText();
