@@ -75,6 +75,24 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
     rmSync(userDir, { recursive: true, force: true });
   });
 
+  it('offers the local server as node-red-contrib-sam2/local-server, and a main entry without it', () => {
+    // As a user's script in the Node-RED user directory would require them.
+    const script = `
+      const main = require('node-red-contrib-sam2');
+      const { startLocalServer } = require('node-red-contrib-sam2/local-server');
+      if (typeof main.Sam2Client !== 'function' || 'startLocalServer' in main) throw new Error('main entry');
+      startLocalServer().then(async (s) => {
+        const client = new main.Sam2Client({ url: s.url });
+        const png = await require('sharp')({ create: { width: 64, height: 48, channels: 3, background: '#808080' } }).png().toBuffer();
+        const r = await client.segment(png, { points: [[32, 24]] });
+        console.log(JSON.stringify({ width: r.width, height: r.height, masks: r.masks.length }));
+        await client.close();
+        await s.close();
+      });`;
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: userDir, encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(out), { width: 64, height: 48, masks: 3 });
+  });
+
   it('registers both node types from the installed package', async () => {
     const res = await request(`${base}/nodes`, { headers: { accept: 'application/json' } });
     const nodes = (await res.body.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
