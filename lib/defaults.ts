@@ -79,3 +79,11 @@ export const SEGMENT_DEFAULTS = {
   previewMaxSize: 640,
   previewIntervalMs: 500,
 } as const;
+
+/**
+ * A sam2-endpoint's properties that make its backend: the editor's Try sends them as the editor
+ * has them (never the token), and the runtime compares them with the deployed endpoint's.
+ */
+export const BACKEND_SETTINGS = [
+  'service', 'url', 'modelId', 'timeout', 'concurrency', 'retries', 'efficient', 'uploadSize', 'maxResponseMB', 'maxInputMP', 'caFile', 'allowVector', 'modelDir', 'runtime', 'threads', 'cacheSize',
+] as const;

@@ -5,7 +5,7 @@
 import { constants, promises as fs } from 'node:fs';
 import type { Node } from '@node-red/registry';
 import { Sam2Client, type Sam2ClientOptions } from '../lib/client';
-import { COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS, STUDIO_URL } from '../lib/defaults';
+import { BACKEND_SETTINGS, COMMUNITY_URL, DEFAULT_MODEL_ID, ENDPOINT_DEFAULTS, STUDIO_URL } from '../lib/defaults';
 import { Sam2InputError } from '../lib/errors';
 import { LocalSam2, type LocalSam2Options } from '../lib/local-model/local-sam2';
 import type { Segmenter } from '../lib/segmenter';
@@ -25,6 +25,8 @@ export interface Sam2EndpointNode extends Node<EndpointCredentials> {
   ready?: Promise<void>;
   /** The origin (scheme, host, port) the saved token belongs to: the editor's test may send it there only. */
   savedOrigin?: string;
+  /** The settings it was deployed with: Try compares the dialog's with them. */
+  deployed?: EndpointSettings;
 }
 
 export const SERVICE_URLS = {
@@ -198,4 +200,10 @@ export async function loadClientOptions(settings: EndpointSettings, token: strin
 export function createSegmenter(settings: EndpointSettings, token: string | undefined, ca?: Buffer | Promise<Buffer>): Segmenter {
   if (settings.service === 'local') return new LocalSam2(localOptions(settings));
   return new Sam2Client({ ...clientOptions(settings, token), ...(ca ? { ca } : {}) });
+}
+
+/** Whether two sets of endpoint settings make the same backend (a number typed as text is the same number). */
+export function sameBackend(a: EndpointSettings, b: EndpointSettings): boolean {
+  const text = (v: unknown) => (v === undefined || v === null ? '' : String(v).trim());
+  return BACKEND_SETTINGS.every((k) => text((a as Record<string, unknown>)[k]) === text((b as Record<string, unknown>)[k]));
 }

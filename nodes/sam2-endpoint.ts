@@ -21,6 +21,7 @@ export = function register(RED: NodeAPI): void {
       node.error(`sam2-endpoint settings: ${node.problem}`);
       node.status({ fill: 'red', shape: 'ring', text: node.problem.slice(0, 60) });
     };
+    node.deployed = config;
     try {
       if (config.service === 'local') {
         const model = createSegmenter(config, undefined) as LocalSam2;

@@ -348,6 +348,53 @@ describe('editor API', function () {
       assert.equal(sent.image?.width, 640);
     });
 
+    it('before any deploy, tries with the endpoint\'s settings as the editor has them', async () => {
+      const link = attach('seg');
+      const studio = await makeScene('studio', 320, 180);
+      link.frame(studio.jpeg);
+      const before = sam2.requests.length;
+      const res = await runtime.request('POST', '/sam2-segment/seg/try', {
+        endpoint: 'not-deployed-yet',
+        endpointSettings: { service: 'custom', url: sam2.url, concurrency: '1' },
+        points: [studio.objects[0].point],
+        labels: [1],
+        multimask: true,
+        normalizeCoords: true,
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().masks.length, 3);
+      assert.equal(sam2.requests.length - before, 1, 'the request went to the URL in the editor');
+      const refused = await runtime.request('POST', '/sam2-segment/seg/try', { endpoint: 'not-deployed-yet', endpointSettings: { service: 'custom', url: '' }, points: [[1, 1]] });
+      assert.equal(refused.status, 400);
+      assert.match(refused.json().error, /URL.*is empty/);
+    });
+
+    it('edited since the deploy: the stored token goes only to the origin it was saved for', async () => {
+      const TOKEN = 'sk-try-0123456789abcdef';
+      attach('seg');
+      const saved = await startLocalServer({ token: TOKEN });
+      const elsewhere = await startLocalServer();
+      try {
+        const client = deployEndpoint('ep', saved.url, TOKEN);
+        runtime.nodes.set('ep', { id: 'ep', type: 'sam2-endpoint', segmenter: client, savedOrigin: new URL(saved.url).origin, deployed: { service: 'custom', url: saved.url } });
+        runtime.credentials.set('ep', { token: TOKEN });
+        const studio = await makeScene('studio', 160, 120);
+        const body = { points: [studio.objects[0].point], labels: [1], multimask: true, normalizeCoords: true, image: `data:image/jpeg;base64,${studio.jpeg.toString('base64')}` };
+        // Its own origin, another setting changed: the stored token is used.
+        const same = await runtime.request('POST', '/sam2-segment/seg/try', { ...body, endpoint: 'ep', endpointSettings: { service: 'custom', url: saved.url, timeout: '30' } });
+        assert.equal(same.status, 200, same.text);
+        assert.equal(saved.requests.at(-1)?.authorization, true);
+        // Another origin: no token goes there.
+        const moved = await runtime.request('POST', '/sam2-segment/seg/try', { ...body, endpoint: 'ep', endpointSettings: { service: 'custom', url: elsewhere.url } });
+        assert.equal(moved.status, 200, moved.text);
+        assert.equal(elsewhere.requests.at(-1)?.authorization, false);
+        assert.ok(!moved.text.includes(TOKEN));
+      } finally {
+        await saved.close();
+        await elsewhere.close();
+      }
+    });
+
     it('segments an image opened in the dialog, even one bigger than Node-RED\'s 5 MB JSON limit', async () => {
       attach('seg');
       deployEndpoint('ep');

@@ -4,6 +4,7 @@
  * time in the status line, and a button per mask to switch between them. Any change to the
  * prompts or the frame clears the masks (they no longer match).
  */
+import { BACKEND_SETTINGS } from '../../lib/defaults';
 import { failureMessage, tryPrompts, type TryAnswer, type TryBody, type TryMask } from '../shared/admin';
 import { multimaskValue } from './multimask';
 import type { PickerCanvas } from './picker-canvas';
@@ -124,6 +125,12 @@ export class TryPanel {
     }
     if (frame.dataUrl) {
       body.image = frame.dataUrl;
+    }
+    // Try works before a deploy, with the endpoint's settings as the editor has them; its token
+    // never leaves the runtime (the runtime uses a stored one only for the origin it was saved for).
+    const chosen = RED.nodes.node(String(endpoint)) as (RED.EditorNode & Record<string, unknown>) | null;
+    if (chosen) {
+      body.endpointSettings = Object.fromEntries(BACKEND_SETTINGS.map((k) => [k, chosen[k]]));
     }
     this.abort();
     this.clearMasks();

@@ -68,6 +68,8 @@ export interface TryBody {
   threshold?: number;
   /** A data URL of an image opened in the dialog; absent for the node's last frame. */
   image?: string;
+  /** The endpoint's settings as the editor has them, saved or not: Try uses them before a deploy. Never a token. */
+  endpointSettings?: Record<string, unknown>;
 }
 
 export interface TryMask {

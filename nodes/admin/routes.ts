@@ -3,7 +3,8 @@
  * preview switch, and the sam2-endpoint dialog's Test connection. Registered once per admin app.
  */
 import type { NodeAPI } from '@node-red/registry';
-import { endpointUrl, originsOf, type EndpointSettings, type Sam2EndpointNode } from '../endpoint-settings';
+import { createSegmenter, endpointUrl, originsOf, readCaFile, sameBackend, type EndpointSettings, type Sam2EndpointNode } from '../endpoint-settings';
+import type { Segmenter } from '../../lib/segmenter';
 import type { SegmentOptions } from '../../lib/segmenter';
 import { Sam2ApiError, Sam2DecodeError, Sam2InputError, Sam2NetworkError } from '../../lib/errors';
 import { maskToPng } from '../../lib/mask-png';
@@ -51,10 +52,37 @@ export function registerEditorRoutes(RED: NodeAPI): void {
       const body = await jsonBody(req, TRY_BODY_LIMIT);
       if (typeof body.endpoint !== 'string' || !body.endpoint) throw new RouteError(400, 'Choose an endpoint first');
       const endpoint = RED.nodes.getNode(body.endpoint) as Sam2EndpointNode | null;
-      if (!endpoint) throw new RouteError(409, 'The endpoint is not deployed yet: deploy it, then try again');
-      if (endpoint.type !== 'sam2-endpoint') throw new RouteError(400, `Node ${body.endpoint} is not a sam2-endpoint`);
-      await endpoint.ready;
-      if (!endpoint.segmenter) throw new RouteError(409, `The endpoint's settings are not usable: ${endpoint.problem}`);
+      if (endpoint && endpoint.type !== 'sam2-endpoint') throw new RouteError(400, `Node ${body.endpoint} is not a sam2-endpoint`);
+      const edited = body.endpointSettings && typeof body.endpointSettings === 'object' ? (body.endpointSettings as EndpointSettings) : undefined;
+      // The deployed endpoint when the dialog's settings are its own; otherwise (not deployed
+      // yet, or edited since) a backend for this Try alone, from the dialog's settings.
+      let segmenter: Segmenter | undefined;
+      let ownSegmenter: Segmenter | undefined;
+      if (endpoint && (!edited || (endpoint.deployed && sameBackend(edited, endpoint.deployed)))) {
+        await endpoint.ready;
+        if (!endpoint.segmenter) throw new RouteError(409, `The endpoint's settings are not usable: ${endpoint.problem}`);
+        segmenter = endpoint.segmenter;
+      } else if (edited) {
+        // The stored token stays in the runtime, and goes only to the origin it was saved for.
+        let origin: string | undefined;
+        try {
+          origin = originsOf(endpointUrl(edited));
+        } catch {
+          origin = undefined;
+        }
+        const stored = endpoint ? (RED.nodes.getCredentials(body.endpoint) as { token?: string } | undefined)?.token : undefined;
+        const token = stored && origin !== undefined && origin === endpoint?.savedOrigin ? stored : undefined;
+        try {
+          const ca = edited.caFile ? readCaFile(edited.caFile) : undefined;
+          ca?.catch(() => undefined); // a CA file that cannot be used fails the request, which says so
+          ownSegmenter = createSegmenter({ ...edited, retries: 0 }, token, ca);
+        } catch (err) {
+          throw new RouteError(400, `The endpoint's settings are not usable: ${(err as Error).message}`);
+        }
+        segmenter = ownSegmenter;
+      } else {
+        throw new RouteError(409, 'The endpoint is not deployed yet: deploy it, then try again');
+      }
       const opened = body.image !== undefined && body.image !== null && body.image !== '';
       let image: unknown = body.image;
       let frame: Thumbnail | undefined;
@@ -87,13 +115,15 @@ export function registerEditorRoutes(RED: NodeAPI): void {
       const started = Date.now();
       let result: SegmentResult;
       try {
-        result = await endpoint.segmenter.segment(image, prompts, {
+        result = await segmenter.segment(image, prompts, {
           signal: abort.signal,
           imageField: opened ? 'the opened image' : 'the last frame',
           promptsField: 'prompts',
         });
       } catch (err) {
         throw asRouteError(err);
+      } finally {
+        await ownSegmenter?.close();
       }
       const timeMs = Date.now() - started;
       const masks = await Promise.all(

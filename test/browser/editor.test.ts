@@ -321,11 +321,12 @@ describe('the editor in Chromium', function () {
     assert.deepEqual(await row(0), first);
   });
 
-  it('tells the user to deploy before Try can use a new endpoint', async () => {
+  it('tries before any deploy, with the new endpoint\'s settings as the dialog has them', async () => {
+    const before = sam2.requests.length;
     await page.click('#sam2-segment-try');
-    const status = page.locator('#sam2-segment-status.sam2-segment-error');
-    await status.waitFor();
-    assert.equal(await status.innerText(), 'Try failed: The endpoint is not deployed yet: deploy it, then try again');
+    await page.waitForFunction(() => /^Best mask: score|^Try failed/.test(document.getElementById('sam2-segment-status')?.textContent ?? ''));
+    assert.match(await page.locator('#sam2-segment-status').innerText(), /^Best mask: score \d\.\d\d, \d+ px, answered in \d+ ms$/);
+    assert.equal(sam2.requests.length - before, 1, 'the request went to the URL typed in the endpoint dialog');
     await screenshot('try-before-deploy');
   });
 
