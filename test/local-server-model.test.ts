@@ -67,7 +67,7 @@ describe('sam2-local-server --model: real SAM2 from ONNX files behind the Livepe
         const client = new Sam2Client({ url: server.url, modelId: 'facebook/sam2-hiera-tiny', efficient, retries: 0 });
         try {
           const image = await plain(w, h);
-          const prompts = { points: [[400, 200]] as Array<[number, number]>, box: [300, 100, 500, 300] as [number, number, number, number] };
+          const prompts = { points: [[400, 200]] as Array<[number, number]>, box: [300, 100, 500, 300] as [number, number, number, number], multimask: true };
           const remote = await client.segment(image, prompts);
           const local = await direct.segment(image, prompts);
           assert.deepEqual([remote.width, remote.height, remote.masks.length], [w, h, 3]);
