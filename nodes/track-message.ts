@@ -9,7 +9,7 @@
 import { Sam2InputError } from '../lib/errors';
 import { formatMask, type FormattedMask } from '../lib/mask-formats';
 import type { SegmentOptions } from '../lib/segmenter';
-import type { Sam2Tracker, TrackerFrame, TrackerOptions } from '../lib/tracker';
+import type { Sam2Tracker, Track, TrackerFrame, TrackerOptions } from '../lib/tracker';
 import type { CompiledSettings, MessagePlan, OutputChoice } from './segment-message';
 
 /** The dialog's tracking settings, as saved. */
@@ -55,19 +55,8 @@ export function trackObjects(plan: MessagePlan, sam2: unknown, tracker: Sam2Trac
   return tracker.current.length === 0 ? plan.objects : [];
 }
 
-/** One track as it goes out on `msg.sam2.tracks`: its mask in the node's format, with its numbers. */
-export interface TrackOut {
-  id: number;
-  state: string;
-  score: number;
-  area: number;
-  bbox: [number, number, number, number];
-  centroid: [number, number] | null;
-  /** The frame the mask is from (older than this one for a lost track). */
-  seen: number;
-  lostFrames: number;
-  mask: FormattedMask;
-}
+/** One track as it goes out on `msg.sam2.tracks`: the tracker's numbers, its mask in the node's format. */
+export type TrackOut = Omit<Track, 'mask'> & { mask: FormattedMask };
 
 /**
  * The outgoing message for a tracked frame: `msg.payload` the tracking tracks' masks (in the

@@ -8,27 +8,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalServer } from '../local-server/server';
 import { until } from './browser/node-red-host';
+import { freePort } from './fixtures/ports';
 
 const ROOT = resolve(__dirname, '..', '..');
 const START = join(ROOT, 'dist', 'demo', 'start.js');
 const EXAMPLE_ENDPOINTS = [1, 2, 3, 4, 5].map((n) => `sam2-example-${n}-endpoint`);
 const USER_TOKEN = 'tok-user-own-7d2c-keep';
 const EXAMPLE_TOKEN = 'tok-user-example-2-91ab';
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
-    probe.on('error', fail);
-  });
-}
 
 interface FlowNode {
   id: string;

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runInNewContext } from 'node:vm';
@@ -14,19 +13,10 @@ import sharp from 'sharp';
 import { request } from 'undici';
 import { SEGMENT_DEFAULTS } from '../lib/defaults';
 import { startLocalServer, type LocalServer } from '../local-server/server';
+import { freePort } from './fixtures/ports';
 
 const ROOT = resolve(__dirname, '..', '..');
 const TOKEN = 'tok-packaged-4b1e-never-leak';
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
-    probe.on('error', fail);
-  });
-}
 
 /** Resolves once Node-RED has said its flows started; rejects if it exits first. */
 function started(child: ChildProcess, log: string[]): Promise<void> {
