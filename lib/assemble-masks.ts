@@ -3,7 +3,7 @@
  * sometimes full-size masks too) becomes the result every consumer reads, masks at the image's
  * size, best first, each measured once here so that no encoder has to measure it again.
  */
-import { maskFromLogits } from './bilinear';
+import { maskAndStatsFromLogits } from './bilinear';
 import { byScore } from './mask-order';
 import { Sam2ApiError } from './errors';
 import { OFF_THREAD_PIXELS, maskPool } from './mask-pool';
@@ -43,7 +43,11 @@ export function assembleMasks(answer: ModelAnswer, how: AssembleOptions): Omit<S
   const { width, height, threshold } = how;
   const plan = assemblyPlan(answer, how);
   const masks: Sam2Mask[] = plan.kept.map((c) => {
-    const mask = plan.useMasks ? plan.fullMask(c) : maskFromLogits(plan.low(c) as Float32Array, LOW_RES_SIZE, LOW_RES_SIZE, width, height, threshold);
+    if (!plan.useMasks) {
+      const { mask, stats } = maskAndStatsFromLogits(plan.low(c) as Float32Array, LOW_RES_SIZE, LOW_RES_SIZE, width, height, threshold);
+      return plan.keptMask(c, mask, stats);
+    }
+    const mask = plan.fullMask(c);
     return plan.keptMask(c, mask, maskStats(mask, width, height));
   });
   return { width, height, masks, candidates: plan.candidates };

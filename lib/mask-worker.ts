@@ -5,8 +5,7 @@
  * the same bytes; and the encoders written in JS (COCO RLE, polygons) for such masks. Messages: `{ id, task }` in, `{ id, result }` or `{ id, error }` out.
  */
 import { parentPort } from 'node:worker_threads';
-import { maskFromLogits } from './bilinear';
-import { maskStats } from './mask-stats';
+import { maskAndStatsFromLogits } from './bilinear';
 import { maskToPolygons } from './polygons';
 import { maskToRle } from './rle';
 import { LOW_RES_SIZE } from './types';
@@ -15,8 +14,7 @@ import type { MaskTask } from './mask-pool';
 parentPort?.on('message', async ({ id, task }: { id: number; task: MaskTask }) => {
   try {
     if (task.kind === 'rebuild') {
-      const mask = maskFromLogits(task.logits, LOW_RES_SIZE, LOW_RES_SIZE, task.width, task.height, task.threshold);
-      const stats = maskStats(mask, task.width, task.height);
+      const { mask, stats } = maskAndStatsFromLogits(task.logits, LOW_RES_SIZE, LOW_RES_SIZE, task.width, task.height, task.threshold);
       parentPort!.postMessage({ id, result: { mask, stats } }, [mask.buffer as ArrayBuffer]);
     } else if (task.kind === 'rle') {
       parentPort!.postMessage({ id, result: maskToRle(task.mask, task.width, task.height) });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { maskFromLogits, resizeBilinear } from '../lib/bilinear';
+import { maskAndStatsFromLogits, maskFromLogits, resizeBilinear } from '../lib/bilinear';
+import { maskStats } from '../lib/mask-stats';
 
 /**
  * The resize written out per pixel, the plainest way: PyTorch's align_corners=False source
@@ -48,6 +49,25 @@ function logits(w: number, h: number, seed: number): Float32Array {
   return out;
 }
 
+/**
+ * What SAM2 really answers: a smooth field, strongly negative far from one or two blobs, so
+ * most of a row lies wholly inside or outside the mask and only its edge is close to 0.
+ */
+function blobLogits(w: number, h: number, seed: number): Float32Array {
+  const next = random(seed);
+  const blobs = Array.from({ length: 2 }, () => ({ u: 0.2 + 0.6 * next(), v: 0.2 + 0.6 * next(), r: 0.08 + 0.25 * next() }));
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const u = (x + 0.5) / w;
+      const v = (y + 0.5) / h;
+      const inside = Math.max(...blobs.map((b) => (b.r - Math.hypot(u - b.u, v - b.v)) / b.r));
+      out[y * w + x] = 20 * inside + 0.7 * Math.sin(31 * u + seed) * Math.cos(17 * v);
+    }
+  }
+  return out;
+}
+
 const bytesOf = (a: Float32Array | Uint8Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 const SIZES: Array<[number, number, number, number]> = [
@@ -89,6 +109,42 @@ describe('bilinear rebuild', () => {
         assert.ok(bytesOf(ours).equals(bytesOf(expected)), `${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
       }
     }
+  });
+
+  it('thresholds SAM2-like blobs into the same mask and stats as the per-pixel form, pixel runs and all', () => {
+    // Here most segments between two source columns are filled or skipped whole; the edge's are worked out pixel by pixel.
+    for (const [sw, sh, dw, dh] of [...SIZES, [256, 256, 3840, 2160], [256, 256, 4001, 2999]] as Array<[number, number, number, number]>) {
+      const src = blobLogits(sw, sh, dw + 3 * dh);
+      const reference = perPixel(src, sw, sh, dw, dh);
+      // SAM2's 0, the middle of a blob, and values the output holds, where > and >= differ.
+      const thresholds = [0, 10, -19.5, reference[reference.length >> 1], reference[(reference.length >> 2) + (dw >> 1)], Math.fround(0.1)];
+      for (const threshold of thresholds) {
+        const expected = new Uint8Array(reference.length);
+        for (let i = 0; i < reference.length; i++) expected[i] = reference[i] > threshold ? 1 : 0;
+        const { mask, stats } = maskAndStatsFromLogits(src, sw, sh, dw, dh, threshold);
+        assert.ok(bytesOf(mask).equals(bytesOf(expected)), `${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
+        assert.deepEqual(stats, maskStats(expected, dw, dh), `stats of ${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
+      }
+    }
+  });
+
+  it('a logit that is NaN or infinite gives what the per-pixel form gives around it', () => {
+    const src = blobLogits(16, 16, 5);
+    src[5 * 16 + 7] = NaN;
+    src[8 * 16 + 8] = Infinity;
+    src[2 * 16 + 3] = -Infinity;
+    src[15 * 16 + 15] = Infinity;
+    const reference = perPixel(src, 16, 16, 123, 77);
+    const expected = Uint8Array.from(reference, (v) => (v > 0 ? 1 : 0));
+    const { mask, stats } = maskAndStatsFromLogits(src, 16, 16, 123, 77, 0);
+    assert.ok(bytesOf(mask).equals(bytesOf(expected)));
+    assert.deepEqual(stats, maskStats(expected, 123, 77));
+  });
+
+  it('an empty size gives an empty mask with no area', () => {
+    const { mask, stats } = maskAndStatsFromLogits(blobLogits(4, 4, 1), 4, 4, 0, 5, 0);
+    assert.equal(mask.length, 0);
+    assert.deepEqual(stats, { area: 0, bbox: [0, 0, 0, 0], centroid: null });
   });
 
   it('keeps a sharp edge where the logits change sign, not a blur of it', () => {

@@ -13,12 +13,11 @@
  */
 import { createHash } from 'node:crypto';
 import { byScore } from '../assemble-masks';
-import { maskFromLogits } from '../bilinear';
+import { maskAndStatsFromLogits } from '../bilinear';
 import { ConcurrencyLimit } from '../concurrency';
 import { Sam2InputError, Sam2NetworkError } from '../errors';
 import { imageBytes, readImageHeader, DEFAULT_MAX_INPUT_PIXELS } from '../image-input';
 import { linkSignals } from '../linked-signal';
-import { maskStats } from '../mask-stats';
 import { checkPrompts, type CheckedPrompts } from '../prompts';
 import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions, Lease, SlotSource } from '../segmenter';
 import { LOW_RES_SIZE, MODEL_INPUT_SIZE, type Sam2Mask, type SegmentResult } from '../types';
@@ -311,8 +310,8 @@ export class LocalSam2 implements Segmenter {
       const order = r.candidates.slice().sort(byScore);
       const kept = options.keep === 'best' ? order.slice(0, 1) : order;
       const masks: Sam2Mask[] = kept.map(({ logits, score }) => {
-        const mask = maskFromLogits(logits, LOW_RES_SIZE, LOW_RES_SIZE, r.width, r.height, threshold);
-        return { mask, score, ...maskStats(mask, r.width, r.height), ...(options.returnLogits === false ? {} : { logits }) };
+        const { mask, stats } = maskAndStatsFromLogits(logits, LOW_RES_SIZE, LOW_RES_SIZE, r.width, r.height, threshold);
+        return { mask, score, ...stats, ...(options.returnLogits === false ? {} : { logits }) };
       });
       const candidates = order.map(({ logits, score }) => ({ score, ...(options.returnLogits === false ? {} : { logits }) }));
       return { width: r.width, height: r.height, masks, candidates, timing: r.timing };
