@@ -7,6 +7,7 @@ import { renderCutout, renderOverlay, type OverlayOptions } from './overlay';
 import { OFF_THREAD_PIXELS, maskPool } from './mask-pool';
 import { checkTolerance, maskToPolygons, type MaskPolygon } from './polygons';
 import { maskToRle, type CocoRle } from './rle';
+import { sharedNow } from './shared-bytes';
 
 export type MaskFormat = 'png' | 'raw' | 'rle' | 'polygons';
 
@@ -60,16 +61,17 @@ export async function formatMask(mask: Uint8Array, width: number, height: number
     case 'raw':
       out.raw = { data: mask, width, height };
       break;
-    // A large mask's RLE and polygons are made on a worker thread (lib/mask-pool.ts), from a
-    // copy (a 48 MP mask's copy is a memcpy of a few ms), so the event loop is not held.
+    // A large mask's RLE and polygons are made on a worker thread (lib/mask-pool.ts), reading
+    // the mask in shared memory (a rebuilt mask is there already; another is copied once, a
+    // memcpy of a few ms for 48 MP), so the event loop is not held.
     case 'rle':
-      if (offThread(mask, width, height)) work.push(maskPool().run({ kind: 'rle', mask: mask.slice(), width, height }).then((rle) => (out.rle = rle)));
+      if (offThread(mask, width, height)) work.push(maskPool().run({ kind: 'rle', mask: sharedNow(mask), width, height }).then((rle) => (out.rle = rle)));
       else out.rle = maskToRle(mask, width, height);
       break;
     case 'polygons':
       if (offThread(mask, width, height)) {
         checkTolerance(options.tolerance);
-        work.push(maskPool().run({ kind: 'polygons', mask: mask.slice(), width, height, tolerance: options.tolerance }).then((polygons) => (out.polygons = polygons)));
+        work.push(maskPool().run({ kind: 'polygons', mask: sharedNow(mask), width, height, tolerance: options.tolerance }).then((polygons) => (out.polygons = polygons)));
       } else work.push(maskToPolygons(mask, width, height, { tolerance: options.tolerance }).then((polygons) => (out.polygons = polygons)));
       break;
     default:

@@ -25,7 +25,7 @@ export interface RebuildTask {
   threshold: number;
 }
 
-/** A mask encoded as COCO RLE or polygons; `mask` is a copy, transferred to the worker. */
+/** A mask encoded as COCO RLE or polygons; `mask` is in shared memory (lib/shared-bytes.ts), read in place. */
 export interface EncodeTask {
   kind: 'rle' | 'polygons';
   mask: Uint8Array;
@@ -37,6 +37,7 @@ export interface EncodeTask {
 export type MaskTask = RebuildTask | EncodeTask;
 
 export interface RebuildResult {
+  /** In shared memory, so that its encoders' workers read it without a copy. */
   mask: Uint8Array;
   stats: MaskStats;
 }
@@ -71,7 +72,7 @@ class MaskPool {
   private readonly pending = new Map<number, Pending & { slot: Slot }>();
   private nextId = 0;
 
-  /** Runs `task` on a worker; its typed array is transferred there (the caller gives it up). */
+  /** Runs `task` on a worker; a rebuild's logits are transferred there (the caller gives them up), shared bytes are read in place. */
   run<T extends MaskTask>(task: T): Promise<Results[T['kind']]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ task, pending: { resolve: resolve as (result: unknown) => void, reject } });
@@ -89,7 +90,7 @@ class MaskPool {
       if (slot.idle) clearTimeout(slot.idle);
       slot.worker.ref();
       this.pending.set(id, { ...pending, slot });
-      slot.worker.postMessage({ id, task }, [(task.kind === 'rebuild' ? task.logits : task.mask).buffer as ArrayBuffer]);
+      slot.worker.postMessage({ id, task }, task.kind === 'rebuild' ? [task.logits.buffer as ArrayBuffer] : []);
     }
   }
 

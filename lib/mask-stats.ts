@@ -1,3 +1,5 @@
+import { nextTurn } from './turns';
+
 /** Area, bounding box and centroid of a 0/1 mask, in one pass: what a robot or a rule needs. */
 export interface MaskStats {
   area: number;
@@ -42,7 +44,7 @@ export async function maskStatsInSlices(mask: Uint8Array, width: number, height:
   const sums = newSums(width, height);
   const band = Math.max(1, Math.floor(ROWS_PER_SLICE_PIXELS / Math.max(1, width)));
   for (let y = 0; y < height; y += band) {
-    if (y > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (y > 0) await nextTurn();
     addRows(sums, mask, width, y, Math.min(height, y + band));
   }
   return statsOf(sums);

@@ -15,7 +15,10 @@ parentPort?.on('message', async ({ id, task }: { id: number; task: MaskTask }) =
   try {
     if (task.kind === 'rebuild') {
       const { mask, stats } = maskAndStatsFromLogits(task.logits, LOW_RES_SIZE, LOW_RES_SIZE, task.width, task.height, task.threshold);
-      parentPort!.postMessage({ id, result: { mask, stats } }, [mask.buffer as ArrayBuffer]);
+      // Copied here, not on the event loop, into the shared memory every later task reads in place.
+      const shared = new Uint8Array(new SharedArrayBuffer(mask.length));
+      shared.set(mask);
+      parentPort!.postMessage({ id, result: { mask: shared, stats } });
     } else if (task.kind === 'rle') {
       parentPort!.postMessage({ id, result: maskToRle(task.mask, task.width, task.height) });
     } else if (task.kind === 'polygons') {

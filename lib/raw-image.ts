@@ -34,22 +34,6 @@ export async function decodeUpright(bytes: Buffer, maxPixels?: number): Promise<
   return { data, width: info.width, height: info.height, channels };
 }
 
-/** A fresh 3-byte-a-pixel copy, transparent parts shown on white (a JPEG has no alpha). */
-export function rgbOnWhite(image: RawImage): Buffer {
-  if (image.channels === 3) return Buffer.from(image.data);
-  const n = image.width * image.height;
-  const out = Buffer.allocUnsafe(n * 3);
-  const src = image.data;
-  for (let i = 0, p = 0, q = 0; i < n; i++, p += 4, q += 3) {
-    const a = src[p + 3];
-    const white = 255 * (255 - a) + 127;
-    out[q] = (src[p] * a + white) / 255;
-    out[q + 1] = (src[p + 1] * a + white) / 255;
-    out[q + 2] = (src[p + 2] * a + white) / 255;
-  }
-  return out;
-}
-
 /**
  * One message's frame: its bytes, and its pixels decoded the first time anything asks for
  * them, then shared. Something that can do with less (a small preview, shrunk as it loads)

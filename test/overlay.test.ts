@@ -3,6 +3,9 @@ import sharp from 'sharp';
 import { Sam2InputError } from '../lib/errors';
 import { SEGMENT_DEFAULTS } from '../lib/defaults';
 import { OUTLINE_DARK, OUTLINE_LIGHT, renderCutout, renderOverlay } from '../lib/overlay';
+import { cutoutPixels, rgbOnWhite, tint } from '../lib/overlay-pixels';
+import { maskStats } from '../lib/mask-stats';
+import { FramePixels } from '../lib/raw-image';
 import { makeScene } from './fixtures/scenes';
 
 const W = 64;
@@ -118,6 +121,31 @@ describe('overlay', () => {
     }
     const none = await rawOf(await renderOverlay(await pngOf(RGB), MASK, W, H, { opacity: 0, outline: 0, format: 'png' }));
     assert.deepEqual(none.data, RGB);
+  });
+
+  it('a frame of a million pixels or more is drawn in slices that let the event loop run, pixel for pixel as at once', async () => {
+    const [bw, bh] = [1280, 800];
+    const big = picture(bw, bh);
+    const mask = maskOf((x, y) => Math.hypot(x - 700, y - 380) < 260 || (x < 90 && y > 40 && y < 120), bw, bh);
+    const stats = maskStats(mask, bw, bh);
+    const frame = new FramePixels(await pngOf(big, bw, bh));
+    const pixels = await frame.pixels();
+    const expected = rgbOnWhite(pixels);
+    tint(expected, mask, bw, stats.bbox, [255, 0, 255], 0.5, 3);
+    // The event loop runs while it is drawn: an immediate set now comes before the overlay.
+    let ranBetween = false;
+    setImmediate(() => (ranBetween = true));
+    const overlay = renderOverlay(pixels, mask, bw, bh, { color: '#ff00ff', opacity: 0.5, outline: 3, format: 'png' }, stats);
+    const drawn = await rawOf(await overlay);
+    assert.ok(ranBetween);
+    assert.ok(drawn.data.equals(expected), 'the overlay drawn in slices is the one drawn at once');
+    const cut = await rawOf(await renderCutout(pixels, mask, bw, bh, stats));
+    const [x1, y1, x2, y2] = stats.bbox;
+    assert.deepEqual([cut.width, cut.height, cut.channels], [x2 - x1, y2 - y1, 4]);
+    assert.ok(cut.data.equals(cutoutPixels(pixels, mask, bw, stats.bbox)), 'the cut-out made in slices is the one made at once');
+    // The caller's image and mask are read, never taken or changed.
+    assert.ok(pixels.data.equals(big));
+    assert.equal(maskStats(mask, bw, bh).area, stats.area);
   });
 
   it('JPEG by default, from a JPEG photo: tinted magenta on the object, the rest as it was within JPEG noise', async () => {
