@@ -85,6 +85,8 @@ export interface LocalServer {
   port: number;
   /** Segment requests received, most recent last, the last 100. */
   requests: ReceivedRequest[];
+  /** Segment requests received since the server started, all of them counted. */
+  readonly requestCount: number;
   /** The next segment requests get these fault specs, one each, in order. */
   injectFaults(...specs: string[]): void;
   /** TCP connections open now: lets a test see a client really connected, or really let go. */
@@ -215,7 +217,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   };
   const unauthorized = (): HttpFailure => runnerFailure(401, 'Invalid bearer token.', { 'www-authenticate': 'Bearer' });
 
+  let requestCount = 0;
   const record = (entry: ReceivedRequest): void => {
+    requestCount++;
     requests.push(entry);
     if (requests.length > MAX_RECORDED) requests.splice(0, requests.length - MAX_RECORDED);
   };
@@ -468,6 +472,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     url: `${options.tls ? 'https' : 'http'}://${hostForUrl(host)}:${port}`,
     port,
     requests,
+    get requestCount() {
+      return requestCount;
+    },
     injectFaults(...specs: string[]): void {
       // All or nothing: a bad spec must not leave half the list queued.
       const parsed = specs.map((spec) => parseFaults(spec));

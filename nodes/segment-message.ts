@@ -58,6 +58,8 @@ export interface MessageOverrides {
   select?: unknown;
   threshold?: unknown;
   objects?: unknown;
+  /** In msg.sam2.objects[i]: what the object is, e.g. a detector's label ("person"); carried to msg.objects[i].name and msg.annotations. */
+  name?: unknown;
 }
 
 const FORMATS: readonly MaskFormat[] = ['png', 'raw', 'rle', 'polygons'];
@@ -86,6 +88,8 @@ export interface MessagePlan {
   objects: SegmentOptions[];
   /** `msg.sam2.objects` was given: the output has one entry per object. */
   several: boolean;
+  /** Each object's `name` (a detector's label such as "person"), where it has one. */
+  names: Array<string | undefined>;
   choice: OutputChoice;
   /** Where the prompts came from, for errors. */
   promptsField: string;
@@ -193,6 +197,18 @@ export function perObject(overrides: MessageOverrides, maxObjects = 100): Messag
   });
 }
 
+/** Longest object name kept: a label, not a document. */
+const MAX_NAME_LENGTH = 100;
+
+/** An object's `name`, checked: text, as a detector labels what it found. */
+function objectName(name: unknown, i: number): string | undefined {
+  if (name === undefined || name === null || name === '') return undefined;
+  if (typeof name !== 'string' || name.length > MAX_NAME_LENGTH) {
+    throw new Sam2InputError(`msg.sam2.objects[${i}].name`, `is ${JSON.stringify(name)?.slice(0, 60)}`, `Use a short text of at most ${MAX_NAME_LENGTH} characters, such as the detector's label "person", or leave it out`);
+  }
+  return name;
+}
+
 /** The request's prompts: the node's own, each replaced by `msg.sam2`'s where it has one. */
 export function requestOptions(own: SegmentOptions, overrides: MessageOverrides): SegmentOptions {
   // Copies: the message carries what was sent on to the next node, which may change it.
@@ -247,9 +263,11 @@ export function segmentRequests(plan: MessagePlan): SegmentOptions[] {
 export function planMessage(compiled: CompiledSettings, sam2: unknown): MessagePlan {
   const overrides = readOverrides(sam2);
   const several = overrides.objects !== undefined;
+  const each = perObject(overrides, compiled.maxObjects);
   return {
-    objects: perObject(overrides, compiled.maxObjects).map((own) => requestOptions(compiled.prompts, own)),
+    objects: each.map((own) => requestOptions(compiled.prompts, own)),
     several,
+    names: several ? each.map((own, i) => objectName(own.name, i)) : [],
     choice: outputChoice(compiled.choice, overrides),
     promptsField: several ? 'msg.sam2.objects' : 'msg.sam2',
   };
@@ -402,7 +420,7 @@ function unionArea(masks: readonly SegmentResult['masks'][number][], width: numb
 export function annotationsOf(answered: Pick<Answered, 'plan' | 'outputs'>): Annotation[] {
   const { plan, outputs } = answered;
   const boxes = plan.several
-    ? outputs.map((o, i) => ({ mask: o.masks[0], name: `object ${i + 1}` }))
+    ? outputs.map((o, i) => ({ mask: o.masks[0], name: plan.names[i] ?? `object ${i + 1}` }))
     : outputs[0].masks.map((mask, i, all) => ({ mask, name: all.length > 1 ? `mask ${i + 1}` : '' }));
   return boxes
     .filter(({ mask }) => mask.area > 0)
@@ -440,12 +458,12 @@ export function writeMessage<M extends object>(msg: M, answered: Answered): M {
   out.scores = output.scores;
   if (output.overlay) out.overlay = output.overlay;
   if (output.cutout) out.cutout = output.cutout;
-  if (plan.several) out.objects = outputs.map(({ logits: _logits, ...o }) => o);
+  if (plan.several) out.objects = outputs.map(({ logits: _logits, ...o }, i) => (plan.names[i] === undefined ? o : { name: plan.names[i], ...o }));
   out.annotations = annotationsOf(answered);
   out.summary = summaryOf(answered);
   const { maskInput: _sent, ...sentPrompts } = plan.objects[0];
   out.sam2 = {
-    ...(plan.several ? { objects: plan.objects.map(({ maskInput: _m, ...p }) => p) } : sentPrompts),
+    ...(plan.several ? { objects: plan.objects.map(({ maskInput: _m, ...p }, i) => (plan.names[i] === undefined ? p : { ...p, name: plan.names[i] })) } : sentPrompts),
     modelId: plan.objects[0].modelId || answered.modelId,
     width: result.width,
     height: result.height,

@@ -306,6 +306,7 @@ describe('example flows, as imported', function () {
     const coco = await shown;
     assert.deepEqual(coco.sam2.objects!.map((o) => o.box), [[269, 331, 499, 562], [794, 432, 1101, 634]]);
     assert.equal(coco.objects!.length, 2);
+    assert.deepEqual((coco as unknown as { annotations: Array<{ label: string }> }).annotations.map((a) => a.label.replace(/ \d\.\d\d$/, '')), ['donut', 'suitcase'], "each box labelled with the detector's class");
     const [ring, crate] = (await Promise.all(coco.objects!.map((o) => pngMask(o.masks[0].png!)))).map((m) => m.mask);
     assert.ok(iou(ring, object(garden, 'ring').mask) >= MIN_IOU, 'the first detection is the ring');
     assert.ok(iou(crate, object(garden, 'crate').mask) >= MIN_IOU, 'the second is the crate');

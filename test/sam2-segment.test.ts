@@ -287,6 +287,17 @@ describe('sam2-segment in a Node-RED flow', function () {
     assert.match(await green, /^2 objects · best \d\.\d\d · \d+ ms$/);
   });
 
+  it("a detector's label as an object's name labels its box and travels with its masks", async () => {
+    const [a, b] = scene.objects;
+    await load({ select: 'best' });
+    const out = nextMessage('out');
+    helper.getNode('seg').receive({ payload: scene.jpeg, sam2: { multimask: false, objects: [{ box: a.box, name: 'person' }, { box: b.box }] } });
+    const msg = (await out) as OutMsg & Annotated & { objects: Array<{ name?: string }>; sam2: { objects: Array<{ name?: string }> } };
+    assert.deepEqual(msg.annotations.map((n) => n.label.replace(/ \d\.\d\d$/, '')), ['person', 'object 2']);
+    assert.deepEqual(msg.objects.map((o) => o.name), ['person', undefined]);
+    assert.deepEqual(msg.sam2.objects.map((o) => o.name), ['person', undefined]);
+  });
+
   it('shows how much of a slow answer has arrived, a few times a second, then the result', async () => {
     await load({ points: [{ x: 320, y: 240, label: 1 }] });
     const statuses: Array<{ fill?: string; text: string; at: number }> = [];
@@ -401,11 +412,12 @@ describe('sam2-segment in a Node-RED flow', function () {
       ['an SVG image', () => ({ payload: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>') }), /^Sam2InputError: msg\.payload: is a vector image or other markup \(SVG\/XML\), not a camera frame/],
       ['points over the runner\'s 1 MiB field limit', () => ({ payload: tinyJpeg, sam2: { points: new Array(200_000).fill([1, 1]) } }), /^Sam2InputError: msg\.sam2\.points: is \d+ bytes as the form field point_coords, over the runner's limit/],
       ['a threshold that is not a number', () => ({ payload: tinyJpeg, sam2: { threshold: 'high' } }), /^Sam2InputError: msg\.sam2\.threshold: is "high"/],
+      ['an object name that is not text', () => ({ payload: tinyJpeg, sam2: { objects: [{ points: [[1, 1]] }, { points: [[2, 2]], name: 7 }] } }), /^Sam2InputError: msg\.sam2\.objects\[1\]\.name: is 7\. Use a short text/],
     ];
     for (const [what, message, words] of table) {
       it(what, async () => {
         await load({ points: [{ x: 10, y: 10, label: 1 }] });
-        const sentBefore = server.requests.length;
+        const sentBefore = server.requestCount;
         const caught = nextMessage('caught');
         helper.getNode('seg').receive(message());
         assert.match((await caught).error!.message, words);
@@ -413,7 +425,7 @@ describe('sam2-segment in a Node-RED flow', function () {
         helper.getNode('seg').receive({ payload: tinyJpeg });
         assert.equal((await out).masks.length, 3);
         // Counted once the next answer is back, so a request the bad message let out would have arrived.
-        assert.equal(server.requests.length, sentBefore + 1, 'nothing was sent for the bad message');
+        assert.equal(server.requestCount, sentBefore + 1, 'nothing was sent for the bad message');
       });
     }
   });
@@ -439,7 +451,7 @@ describe('sam2-segment in a Node-RED flow', function () {
     for (const [what, segment, endpoint, token, words] of table) {
       it(what, async () => {
         await load({ points: [{ x: 10, y: 10, label: 1 }], ...segment }, endpoint, token);
-        const sentBefore = server.requests.length;
+        const sentBefore = server.requestCount;
         const caught = nextMessage('caught');
         helper.getNode('seg').receive({ payload: scene.jpeg });
         const error = (await caught).error!.message;
@@ -447,7 +459,7 @@ describe('sam2-segment in a Node-RED flow', function () {
         const statuses = (helper.getNode('seg') as unknown as { status: { args: Array<[{ fill?: string; text?: string }]> } }).status.args.map(([st]) => st);
         assert.ok(statuses.some((st) => st.fill === 'red' && /settings|endpoint|misconfigured/.test(st.text ?? '')), JSON.stringify(statuses));
         assert.ok(!error.includes(TOKEN.slice(4)), 'the token is not in the error');
-        assert.equal(server.requests.length, sentBefore, 'nothing was sent');
+        assert.equal(server.requestCount, sentBefore, 'nothing was sent');
       });
     }
 
