@@ -59,7 +59,14 @@ export interface Backend<F extends PreparedFrame> {
   close(): Promise<void>;
 }
 
-const DEFAULT_MAX_OBJECTS = 100;
+export const DEFAULT_MAX_OBJECTS = 100;
+
+/** Every backend's bound on the objects of one call: each is held until the last one ends. */
+export function checkObjectCount(count: number, maxObjects: number, field: string): void {
+  if (count > maxObjects) {
+    throw new Sam2InputError(field, `has ${count} objects, over the limit of ${maxObjects}`, 'Send fewer objects in one message (each is a request), or raise the limit (maxObjects)');
+  }
+}
 
 export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
   private readonly limit: ConcurrencyLimit;
@@ -108,10 +115,7 @@ export class SegmentPipeline<F extends PreparedFrame> implements Segmenter {
   async segmentEach(image: unknown, objects: SegmentOptions[], call: CallOptions = {}): Promise<SegmentResult[]> {
     if (objects.length === 0) throw new TypeError('segmentEach needs at least one object');
     const field = call.promptsField ?? 'objects';
-    const maxObjects = call.maxObjects ?? this.maxObjects;
-    if (objects.length > maxObjects) {
-      throw new Sam2InputError(field, `has ${objects.length} objects, over the limit of ${maxObjects}`, 'Send fewer objects in one message (each is a request), or raise the limit (maxObjects)');
-    }
+    checkObjectCount(objects.length, call.maxObjects ?? this.maxObjects, field);
     const frame = await this.prepare(image, call);
     const plans = objects.map((prompts, i) => this.plan(frame, prompts, `${field}[${i}]`));
     const failed = new AbortController();

@@ -117,6 +117,15 @@ describe('LocalSam2 with stand-in models', function () {
         assert.ok(maxDiff(m.logits as Float32Array, expectedLogits([[512, 512]], RADII[byScore[i]])) < 1e-3, `mask ${i} is candidate ${byScore[i]}`);
         assert.ok(Math.abs(m.score - (SCORES[byScore[i]] + LABEL_WEIGHT + embedTerm(200))) < 1e-4, `score ${m.score}`);
       });
+      // keep 'best': the best candidate's mask only, every candidate's score and logits still there.
+      const best = await model.segment(image, { points: [[256, 256]], keep: 'best' });
+      assert.equal(best.masks.length, 1);
+      assert.deepEqual(best.masks[0].mask, three.masks[0].mask);
+      assert.deepEqual(best.candidates.map((c) => c.score), three.masks.map((m) => m.score));
+      // A frame of a million pixels or more has its masks made on the mask workers: the same masks.
+      const large = await plain(1500, 1000);
+      const big = await model.segment(large, { points: [[750, 500]] });
+      big.masks.forEach((m) => assert.deepEqual(m.mask, maskFromLogits(m.logits as Float32Array, 256, 256, 1500, 1000, 0)));
       const one = await model.segment(image, { points: [[256, 256]], multimask: false });
       assert.equal(one.masks.length, 1);
       assert.equal(one.masks[0].score, three.masks[0].score);
@@ -372,6 +381,9 @@ describe('LocalSam2 with stand-in models', function () {
       await assert.rejects(model.segment(image, { points: [[150, 10]] }), refused('prompts.points[0]', /outside the image/));
       await assert.rejects(model.segmentEach(image, [{ points: [[1, 1]] }, { box: [5, 5, 1, 1] }]), refused('objects[1].box', /inverted/));
       await assert.rejects(model.segment(image, { points: [[1, 1]], threshold: Number.NaN }), refused('prompts.threshold', /not a finite number/));
+      await assert.rejects(model.segment(image, { points: [[1, 1]], keep: 'most' as 'all' }), refused('prompts.keep', /"most"/));
+      await assert.rejects(model.segmentEach(image, new Array(101).fill({ points: [[1, 1]] })), refused('objects', /101 objects, over the limit of 100/));
+      await assert.rejects(make({ modelDir: dirA, maxObjects: 2 }).segmentEach(image, new Array(3).fill({ points: [[1, 1]] })), refused('objects', /over the limit of 2/));
       await assert.rejects(model.segment(Buffer.from('hello'), { points: [[1, 1]] }), refused('image', /not an image/));
       await assert.rejects(make({ modelDir: dirA, maxInputPixels: 1000 }).segment(image, { points: [[1, 1]] }), refused('image', /over the limit of 1000/));
       assert.equal(model.stats.encoderRuns, 0);

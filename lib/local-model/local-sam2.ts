@@ -12,15 +12,15 @@
  * exposes SAM2's single-mask token.
  */
 import { createHash } from 'node:crypto';
-import { byScore } from '../assemble-masks';
-import { maskAndStatsFromLogits } from '../bilinear';
+import { assembleMasksOffThread, byScore } from '../assemble-masks';
 import { ConcurrencyLimit } from '../concurrency';
 import { Sam2InputError, Sam2NetworkError } from '../errors';
 import { imageBytes, readImageHeader, DEFAULT_MAX_INPUT_PIXELS } from '../image-input';
 import { linkSignals } from '../linked-signal';
+import { checkObjectCount, DEFAULT_MAX_OBJECTS } from '../pipeline';
 import { checkPrompts, type CheckedPrompts } from '../prompts';
 import type { CallOptions, Segmenter, SegmenterLoad, SegmentOptions, Lease, SlotSource } from '../segmenter';
-import { LOW_RES_SIZE, MODEL_INPUT_SIZE, type Sam2Mask, type SegmentResult } from '../types';
+import { LOW_RES_SIZE, MODEL_INPUT_SIZE, type SegmentResult } from '../types';
 import { EmbeddingCache } from './embedding-cache';
 import { checkSignature, findModelFiles, SIGNATURES, type FormatName, type ModelFiles } from './formats';
 import { candidatesFrom, promptFeeds, type Candidate, type FeedSpec } from './packing';
@@ -48,6 +48,8 @@ export interface LocalSam2Options {
   applyOrientation?: boolean;
   /** onnxruntime-node only: execution providers in order, e.g. ['cuda', 'cpu']; default CPU. */
   executionProviders?: string[];
+  /** Most objects one segmentEach call takes, unless the call says otherwise; default 100. */
+  maxObjects?: number;
 }
 
 /** What a loaded model is, for a status line or the editor's Test connection. */
@@ -216,7 +218,9 @@ export class LocalSam2 implements Segmenter {
   /** Several objects on one frame: the frame is encoded (or found in the cache) once, then one decoder run each. */
   async segmentEach(image: unknown, objects: SegmentOptions[], call: CallOptions = {}): Promise<SegmentResult[]> {
     if (!Array.isArray(objects) || objects.length === 0) throw new TypeError('segmentEach needs at least one object');
-    return this.run(image, objects, call, call.promptsField ?? 'objects', true);
+    const field = call.promptsField ?? 'objects';
+    checkObjectCount(objects.length, call.maxObjects ?? this.options.maxObjects ?? DEFAULT_MAX_OBJECTS, field);
+    return this.run(image, objects, call, field, true);
   }
 
   /** One object's candidates as 256x256 logits and scores, with no full-size mask built. */
@@ -303,19 +307,21 @@ export class LocalSam2 implements Segmenter {
 
   private async run(image: unknown, objects: SegmentOptions[], call: CallOptions, field: string, indexed: boolean): Promise<SegmentResult[]> {
     const results = await this.lowRes(image, objects, call, field, indexed);
-    return results.map((r, i) => {
-      const options = objects[i] ?? {};
-      const threshold = options.threshold ?? 0;
-      // Best first; with keep 'best' only the best candidate's full-size mask is made.
-      const order = r.candidates.slice().sort(byScore);
-      const kept = options.keep === 'best' ? order.slice(0, 1) : order;
-      const masks: Sam2Mask[] = kept.map(({ logits, score }) => {
-        const { mask, stats } = maskAndStatsFromLogits(logits, LOW_RES_SIZE, LOW_RES_SIZE, r.width, r.height, threshold);
-        return { mask, score, ...stats, ...(options.returnLogits === false ? {} : { logits }) };
-      });
-      const candidates = order.map(({ logits, score }) => ({ score, ...(options.returnLogits === false ? {} : { logits }) }));
-      return { width: r.width, height: r.height, masks, candidates, timing: r.timing };
-    });
+    return Promise.all(
+      results.map(async (r, i) => {
+        const options = objects[i] ?? {};
+        // The very assembly the other backends end with (lib/assemble-masks.ts): best first, only
+        // the kept masks made, a large frame's on the mask workers.
+        const cell = LOW_RES_SIZE * LOW_RES_SIZE;
+        const logits = new Float32Array(r.candidates.length * cell);
+        r.candidates.forEach((c, k) => logits.set(c.logits, k * cell));
+        const assembled = await assembleMasksOffThread(
+          { scores: r.candidates.map((c) => c.score), logits },
+          { width: r.width, height: r.height, threshold: options.threshold ?? 0, returnLogits: options.returnLogits !== false, keep: options.keep ?? 'all' },
+        );
+        return { ...assembled, timing: r.timing };
+      }),
+    );
   }
 
   private lowRes(image: unknown, objects: SegmentOptions[], call: CallOptions, field: string, indexed: boolean): Promise<LowResResult[]> {
@@ -330,6 +336,10 @@ export class LocalSam2 implements Segmenter {
       const threshold = o?.threshold ?? 0;
       if (typeof threshold !== 'number' || !Number.isFinite(threshold)) {
         throw new Sam2InputError(`${indexed ? `${field}[${i}]` : field}.threshold`, `is ${JSON.stringify(threshold)}, not a finite number`, 'Set the logit above which a pixel is foreground, e.g. 0 (SAM2\'s own)');
+      }
+      const keep = o?.keep ?? 'all';
+      if (keep !== 'all' && keep !== 'best') {
+        throw new Sam2InputError(`${indexed ? `${field}[${i}]` : field}.keep`, `is ${JSON.stringify(keep)}`, "Use 'all' (a mask for every candidate) or 'best' (the best one's only)");
       }
     });
     const loaded = await this.loaded();
