@@ -73,8 +73,8 @@ export interface ExamplePlan {
 }
 
 /**
- * The flows with the examples the user has not had yet. `flows` undefined is the first start:
- * every example this Node-RED can run. Later an example is added once, when it becomes
+ * The flows with the examples the user has not had yet. `flows` undefined is the first start
+ * (or a start over, flows.json deleted): every example this Node-RED can run. Later an example is added once, when it becomes
  * runnable (the dashboard installed after the first start), and never again: one the user
  * deleted stays deleted. `given` is what the last start returned; a user dir from before it
  * was kept had every example that needs nothing extra. An example whose nodes are already in
@@ -90,7 +90,8 @@ export function planExamples(
   loads: (name: string) => boolean,
 ): ExamplePlan {
   const result: FlowNode[] = flows ? [...flows] : [];
-  const had = new Set(given ?? (flows ? examples.filter((e) => !e.needs).map((e) => e.tab) : []));
+  // No flows yet (the first start, or flows.json deleted to start over): what was given before is gone.
+  const had = new Set(flows ? (given ?? examples.filter((e) => !e.needs).map((e) => e.tab)) : []);
   const added: Example[] = [];
   const missing: Example[] = [];
   for (const example of examples) {

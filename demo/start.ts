@@ -45,11 +45,12 @@ function readJson<T>(file: string, fallback: T): T {
  * @flowfuse/node-red-dashboard is installed) added once it can.
  *
  * The examples' endpoints point at `url` (the local server, or SAM2_URL) when the example is
- * added (on the first start, for most) and whenever SAM2_URL is set. Otherwise one follows `url` only while it still has the URL
- * this script gave it last time (say the local server moved with SAM2_SERVER_PORT); an
- * endpoint the user re-pointed or switched to another service is theirs. Every other node
- * and every other credential is left as it is. A token is for the host it was saved for:
- * an endpoint moved to another URL loses its stored token, unless SAM2_TOKEN gives one.
+ * added (on the first start, for most) and whenever SAM2_URL is set. Otherwise one follows
+ * `url` only while it still has the URL this script gave it last time (say the local server
+ * moved with SAM2_SERVER_PORT); an endpoint the user re-pointed or switched to another
+ * service is theirs. Every other node and every other credential is left as it is. A token
+ * is for the host it was saved for: an endpoint moved to another URL loses its stored token,
+ * unless SAM2_TOKEN gives one.
  */
 function prepareFlows(url: string, token: string | undefined, explicit: boolean): void {
   const flowsFile = join(USER_DIR, 'flows.json');

@@ -35,6 +35,12 @@ describe('npm start\'s examples (demo/examples.ts)', () => {
     assert.deepEqual(plan.given, TABS.slice(0, 5));
   });
 
+  it('a start over (flows.json deleted, sam2-demo.json kept): every example again', () => {
+    const plan = planExamples(undefined, examples, TABS, withDashboard);
+    assert.deepEqual(tabs(plan.flows), TABS);
+    assert.deepEqual(plan.given, TABS);
+  });
+
   it('adds example 6 once the dashboard is installed, keeping the user\'s flows, and never again after they delete it', () => {
     const first = planExamples(undefined, examples, undefined, without);
     // The user's own flow, and example 3 deleted, before the dashboard is installed.
