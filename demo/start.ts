@@ -5,13 +5,15 @@
  * node-red devDependency.
  *
  * The user dir is the user's after the first start: later starts touch only the examples'
- * endpoints, and only those still pointing where this script pointed them (see prepareFlows).
+ * endpoints, and only those still pointing where this script pointed them, and add an example
+ * the user has not had yet once this Node-RED can run it (see prepareFlows).
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startLocalServer } from '../local-server/server';
+import { dashboardPages, nodeRedLoads, planExamples, readExamples, type FlowNode } from './examples';
 
 const ROOT = resolve(__dirname, '..', '..');
 const USER_DIR = resolve(process.env.SAM2_USER_DIR || join(ROOT, '.node-red-user'));
@@ -22,27 +24,14 @@ const SERVER_PORT = Number(process.env.SAM2_SERVER_PORT || 8936);
 /** A problem the user fixes with a setting: said in a sentence, without a stack trace. */
 class DemoError extends Error {}
 
-interface FlowNode {
-  id: string;
-  type: string;
-  service?: string;
-  url?: string;
-}
-
 type Credentials = Record<string, { token?: string } | undefined>;
 
 /** What this script last did to the user dir, in `sam2-demo.json` there. */
 interface DemoState {
   /** The URL the examples' endpoints were given: one still there is not the user's edit. */
   examplesUrl?: string;
-}
-
-/** Every example flow, each on its own tab with its own sam2-endpoint config node. */
-function exampleFlows(): FlowNode[] {
-  return readdirSync(EXAMPLES)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .flatMap((file) => JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as FlowNode[]);
+  /** The tabs of the examples put in the user's flows (see planExamples): each is added once. */
+  examples?: string[];
 }
 
 /** JSON from a file in the user dir, or `fallback` when there is none yet. */
@@ -51,40 +40,46 @@ function readJson<T>(file: string, fallback: T): T {
 }
 
 /**
- * The flows to run: the examples on the first start, the user's own flows after that.
+ * The flows to run: the examples on the first start, the user's own flows after that, with
+ * any example this Node-RED could not run before (the dashboard one, until
+ * @flowfuse/node-red-dashboard is installed) added once it can.
  *
- * The examples' endpoints point at `url` (the local server, or SAM2_URL) on the first start
- * and whenever SAM2_URL is set. Otherwise one follows `url` only while it still has the URL
- * this script gave it last time (say the local server moved with SAM2_SERVER_PORT); an
- * endpoint the user re-pointed or switched to another service is theirs. Every other node
- * and every other credential is left as it is. A token is for the host it was saved for:
- * an endpoint moved to another URL loses its stored token, unless SAM2_TOKEN gives one.
+ * The examples' endpoints point at `url` (the local server, or SAM2_URL) when the example is
+ * added (on the first start, for most) and whenever SAM2_URL is set. Otherwise one follows
+ * `url` only while it still has the URL this script gave it last time (say the local server
+ * moved with SAM2_SERVER_PORT); an endpoint the user re-pointed or switched to another
+ * service is theirs. Every other node and every other credential is left as it is. A token
+ * is for the host it was saved for: an endpoint moved to another URL loses its stored token,
+ * unless SAM2_TOKEN gives one.
  */
 function prepareFlows(url: string, token: string | undefined, explicit: boolean): void {
   const flowsFile = join(USER_DIR, 'flows.json');
   const credentialsFile = join(USER_DIR, 'flows_cred.json');
   const stateFile = join(USER_DIR, 'sam2-demo.json');
   const first = !existsSync(flowsFile);
-  const examples = exampleFlows();
-  const exampleEndpoints = new Set(examples.filter((n) => n.type === 'sam2-endpoint').map((n) => n.id));
-  const flows = first ? examples : readJson<FlowNode[]>(flowsFile, []);
-  const credentials = readJson<Credentials>(credentialsFile, {});
+  const examples = readExamples(EXAMPLES);
+  const exampleEndpoints = new Set(examples.flatMap((e) => e.nodes).filter((n) => n.type === 'sam2-endpoint').map((n) => n.id));
   const state = readJson<DemoState>(stateFile, {});
+  // A flow with a node type Node-RED lacks stops every flow: an example needing a module it cannot load waits for it.
+  const plan = planExamples(first ? undefined : readJson<FlowNode[]>(flowsFile, []), examples, state.examples, (name) => nodeRedLoads(name, USER_DIR));
+  const flows = plan.flows;
+  const added = new Set(plan.added.flatMap((e) => e.nodes.map((n) => n.id)));
+  const credentials = readJson<Credentials>(credentialsFile, {});
   // Encrypted credentials (a credentialSecret of the user's own) cannot be edited here.
   const canEditCredentials = !('$' in credentials);
 
-  let flowsChanged = first;
+  let flowsChanged = first || plan.added.length > 0;
   let credentialsChanged = false;
   const moved: string[] = [];
   for (const node of flows) {
     if (node.type !== 'sam2-endpoint' || !exampleEndpoints.has(node.id)) continue;
     const unedited = node.service === 'custom' && state.examplesUrl !== undefined && node.url === state.examplesUrl;
-    if (!(first || explicit || unedited)) continue;
+    if (!(added.has(node.id) || explicit || unedited)) continue;
     if (node.url !== url || node.service !== 'custom') {
       node.service = 'custom';
       node.url = url;
       flowsChanged = true;
-      if (!first) moved.push(node.id);
+      if (!added.has(node.id)) moved.push(node.id);
       const stored = credentials[node.id];
       if (stored?.token !== undefined && canEditCredentials) {
         delete stored.token;
@@ -101,12 +96,20 @@ function prepareFlows(url: string, token: string | undefined, explicit: boolean)
   // Written in clear: the demo's settings turn credential encryption off (credentialSecret: false).
   if (credentialsChanged) writeFileSync(credentialsFile, JSON.stringify(credentials, null, 2));
   if (token && !canEditCredentials) console.log('SAM2_TOKEN not stored: flows_cred.json is encrypted with your own credentialSecret; set the token in the editor');
-  writeFileSync(stateFile, JSON.stringify({ examplesUrl: url } satisfies DemoState, null, 2) + '\n');
-  if (first) console.log(`Flows: the five examples, one tab each, their endpoints at ${url}`);
+  writeFileSync(stateFile, JSON.stringify({ examplesUrl: url, examples: plan.given } satisfies DemoState, null, 2) + '\n');
+  if (first) console.log(`Flows: the examples, one tab each (${plan.added.map((e) => e.title.split(' ')[0]).join(', ')}), their endpoints at ${url}`);
   else {
     console.log(`Flows: yours from the last start in ${USER_DIR} (delete its flows.json to get the examples back)`);
+    for (const example of plan.added) console.log(`Added example "${example.title}", now that this Node-RED can run it, its endpoint at ${url}`);
     if (moved.length) console.log(`Pointed at ${url}: ${moved.join(', ')}`);
   }
+  for (const example of plan.missing) {
+    console.log(
+      `Example "${example.title}" left out: it needs ${example.needs}, which this Node-RED does not have. ` +
+        `Run npm install in the clone (it is a devDependency) or install it from Menu → Manage palette, and npm start again adds the example`,
+    );
+  }
+  for (const page of dashboardPages(flows, examples)) console.log(`Dashboard page "${page.name}": http://127.0.0.1:${PORT}${page.path}`);
 }
 
 /** The demo's settings.js as the first versions of this script wrote it, to be replaced by SETTINGS. */

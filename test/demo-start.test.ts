@@ -16,7 +16,7 @@ import { freePort } from './fixtures/ports';
 
 const ROOT = resolve(__dirname, '..', '..');
 const START = join(ROOT, 'dist', 'demo', 'start.js');
-const EXAMPLE_ENDPOINTS = [1, 2, 3, 4, 5].map((n) => `sam2-example-${n}-endpoint`);
+const EXAMPLE_ENDPOINTS = [1, 2, 3, 4, 5, 6].map((n) => `sam2-example-${n}-endpoint`);
 const USER_TOKEN = 'tok-user-own-7d2c-keep';
 const EXAMPLE_TOKEN = 'tok-user-example-2-91ab';
 
@@ -161,6 +161,23 @@ describe('npm start (demo/start.ts)', function () {
     assert.equal(await hasToken(demo, 'sam2-example-2-endpoint'), false, 'the moved endpoint lost the token saved for its old address');
     assert.ok(await hasToken(demo, 'my-runner'));
     assert.ok(await hasToken(demo, 'sam2-example-1-endpoint'));
+  });
+
+  it('deploys the dashboard example too, with @flowfuse/node-red-dashboard (a devDependency) loaded, and says where its page is', async () => {
+    const env = { PORT: String(await freePort()), SAM2_SERVER_PORT: String(await freePort()), SAM2_USER_DIR: userDir };
+    demo = await startDemo(env);
+    const tabs = (await flows(demo)).filter((n) => n.type === 'tab').map((n) => n.id);
+    assert.deepEqual(tabs, [1, 2, 3, 4, 5, 6].map((n) => `sam2-example-${n}`), 'every example, one tab each');
+    // The palette's list, as the editor asks for it.
+    const modules = (await (await fetch(`${demo.editor}/nodes`, { headers: { accept: 'application/json' } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+    const dashboard = modules.filter((m) => m.module === '@flowfuse/node-red-dashboard');
+    assert.ok(dashboard.flatMap((m) => m.types).includes('ui-template'), 'Node-RED loaded the dashboard\'s nodes');
+    assert.ok(dashboard.every((m) => m.enabled && !m.err), JSON.stringify(dashboard));
+    const url = `${demo.editor}/dashboard/sam2`;
+    assert.ok(demo.log.join('').includes(`Dashboard page "SAM2 live": ${url}`), demo.log.join(''));
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<div id="app"/, 'the dashboard\'s app');
   });
 
   it('points every example endpoint at SAM2_URL with SAM2_TOKEN when they are set, and nothing else', async () => {

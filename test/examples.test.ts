@@ -2,11 +2,13 @@
  * The example flows in examples/, loaded into a Node-RED runtime exactly as the Import menu
  * gives them (only the endpoint URL pointed at this test's local server), with Node-RED's own
  * core nodes: each does what its comment promises, on the sample photos it ships with.
+ * Example 6 needs FlowFuse Dashboard 2's widgets and a browser to show them: here its node
+ * types are checked, and test/browser/dashboard.test.ts runs it on the dashboard in Chromium.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import sharp from 'sharp';
 import endpointNode = require('../nodes/sam2-endpoint');
@@ -125,10 +127,11 @@ describe('example flows, as imported', function () {
     await helper.load([endpointNode, segmentNode, ...coreNodes], flow);
   }
 
-  it('ships five examples, each using sam2-segment with its own endpoint pointed at the local server', () => {
+  it('ships six examples, each using sam2-segment with its own endpoint pointed at the local server', () => {
     const titles = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json')).sort();
-    assert.equal(titles.length, 5);
-    const endpoints = titles.map((t) => JSON.parse(readFileSync(join(EXAMPLES_DIR, t), 'utf8')) as FlowNode[]).map((flow) => {
+    assert.equal(titles.length, 6);
+    const flows = titles.map((t) => JSON.parse(readFileSync(join(EXAMPLES_DIR, t), 'utf8')) as FlowNode[]);
+    const endpoints = flows.map((flow) => {
       assert.ok(flow.some((n) => n.type === 'sam2-segment'), 'each example uses sam2-segment');
       assert.ok(flow.some((n) => n.type === 'comment'), 'each example explains itself');
       const endpoint = flow.find((n) => n.type === 'sam2-endpoint');
@@ -138,9 +141,43 @@ describe('example flows, as imported', function () {
     });
     // Own ids, so importing a second example raises no conflict in the editor; own names, so the
     // endpoint dropdown of a sam2-segment tells them apart; the same settings otherwise.
-    assert.equal(new Set(endpoints.map((e) => e.id)).size, 5);
-    assert.deepEqual(endpoints.map((e) => e.name), [1, 2, 3, 4, 5].map((n) => `local SAM2 server, example ${n}`));
+    assert.equal(new Set(endpoints.map((e) => e.id)).size, 6);
+    assert.deepEqual(endpoints.map((e) => e.name), [1, 2, 3, 4, 5, 6].map((n) => `local SAM2 server, example ${n}`));
     assert.equal(new Set(endpoints.map(({ id: _id, name: _name, ...settings }) => JSON.stringify(settings))).size, 1);
+    // No node of one example shares its id with another's: any of them imports next to the others.
+    const ids = flows.flat().map((n) => n.id);
+    assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), []);
+  });
+
+  /** The node types Node-RED's editor offers out of the box: those its core nodes' HTML registers. */
+  function coreTypes(): Set<string> {
+    const core = join(dirname(require.resolve('@node-red/nodes/package.json', { paths: [dirname(require.resolve('node-red/package.json'))] })), 'core');
+    const types = new Set<string>(['tab', 'subflow', 'group', 'junction']);
+    for (const dir of readdirSync(core)) {
+      for (const file of readdirSync(join(core, dir)).filter((f) => f.endsWith('.html'))) {
+        for (const m of readFileSync(join(core, dir, file), 'utf8').matchAll(/data-template-name="([^"]+)"/g)) types.add(m[1]);
+      }
+    }
+    return types;
+  }
+
+  it('6: uses only node types from Node-RED, this package and @flowfuse/node-red-dashboard, which its comment says to install', () => {
+    const flow = readExample('6 Dashboard (FlowFuse Dashboard 2)');
+    const ours = Object.keys((JSON.parse(readFileSync(join(EXAMPLES_DIR, '..', 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } })['node-red'].nodes);
+    const dashboard = JSON.parse(readFileSync(require.resolve('@flowfuse/node-red-dashboard/package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+    const offered = Object.keys(dashboard['node-red'].nodes);
+    const core = coreTypes();
+    assert.ok(core.has('function') && core.has('file in') && !core.has('ui-button'), 'core types as the editor has them');
+    const unknown = flow.filter((n) => !core.has(n.type) && !ours.includes(n.type) && !offered.includes(n.type));
+    assert.deepEqual(unknown.map((n) => `${n.name || n.id}: ${n.type}`), []);
+    const fromDashboard = new Set(flow.filter((n) => offered.includes(n.type)).map((n) => n.type));
+    assert.deepEqual([...fromDashboard].sort(), ['ui-base', 'ui-button', 'ui-group', 'ui-page', 'ui-template', 'ui-text', 'ui-theme']);
+    assert.match(named(flow, 'A dashboard page: the live overlay, the scores and a count (needs FlowFuse Dashboard 2)').info as string, /install `@flowfuse\/node-red-dashboard` from \*Menu → Manage palette → Install\*/);
+    // The page's own path, so it does not take the place of a page of the user's dashboard.
+    const page = flow.find((n) => n.type === 'ui-page')!;
+    assert.equal(page.path, '/sam2');
+    // The overlay the page shows is the one sam2-segment makes.
+    assert.equal(named(flow, 'the crate').overlay, true);
   });
 
   it('1: segments the saved photo by its point and writes the ball\'s mask to a PNG file', async () => {

@@ -175,6 +175,7 @@ describe('the packed tarball in an empty Node-RED user directory', function () {
       '3 Box from a detector (Frigate, coco-ssd)',
       '4 Refine a mask with its logits',
       '5 Follow an object, message when it leaves',
+      '6 Dashboard (FlowFuse Dashboard 2)',
     ]);
     // What the editor fetches when the example is chosen; only the server's address and token change.
     const example = (await (await request(`${base}/library/examples/flows/node-red-contrib-sam2/${encodeURIComponent('1 Segment a saved photo by a point')}`)).body.json()) as Array<Record<string, unknown>>;

@@ -4,12 +4,13 @@
  * deploy, and watch the live preview. Screenshots of each step go to test-results/screenshots/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { startLocalServer, type LocalServer } from '../../local-server/server';
 import { makeScene, type Scene } from '../fixtures/scenes';
+import { launchChromium, needChromium } from './chromium';
 import { admin, PACKAGE_ROOT, startNodeRed, until, type NodeRedHost } from './node-red-host';
 
 /** The browser globals the page functions below touch: this build compiles without the DOM's types. */
@@ -46,13 +47,6 @@ declare const window: {
   };
 };
 
-/** Debian's Chromium, or any Chromium or Chrome binary named by SAM2_CHROMIUM. */
-const CHROMIUM = process.env.SAM2_CHROMIUM || '/usr/bin/chromium';
-/**
- * Without Chromium these tests are skipped with the command that installs it, so `npm test`
- * passes on a machine set up as README says; CI sets SAM2_REQUIRE_BROWSER=1 to fail instead.
- */
-const NO_CHROMIUM = `${CHROMIUM} is missing, so the editor's browser tests are skipped. To run them, install Chromium (Debian, Raspberry Pi OS: sudo apt-get install chromium) or set SAM2_CHROMIUM to a Chromium or Chrome binary; see test/browser/README.md`;
 const SHOTS = join(PACKAGE_ROOT, 'test-results', 'screenshots');
 
 interface SavedNode {
@@ -152,11 +146,7 @@ describe('the editor in Chromium', function () {
   }
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.SAM2_REQUIRE_BROWSER === '1') throw new Error(`SAM2_REQUIRE_BROWSER=1 and ${NO_CHROMIUM}`);
-      process.stdout.write(`\n  Skipped: ${NO_CHROMIUM}\n\n`);
-      this.skip();
-    }
+    needChromium(this, "the editor's browser tests");
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), 'sam2-editor-'));
@@ -171,10 +161,7 @@ describe('the editor in Chromium', function () {
         { id: 'cam', type: 'inject', z: 'tab', name: 'camera frame', payloadType: 'bin', payload: JSON.stringify([...scene.jpeg]), repeat: '', once: false, x: 140, y: 120, wires: [[]] },
       ],
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(host.url);
@@ -503,7 +490,7 @@ describe('the editor in Chromium', function () {
     assert.equal(await page.evaluate(() => window.RED.nodes.node('hand-seg')?.valid), true);
   });
 
-  it('lists the five examples under Import, and imports two of them side by side with every node valid', async () => {
+  it('lists the six examples under Import, and imports two of them side by side with every node valid', async () => {
     const examples = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
     const entry = (text: string) => examples.locator('.red-ui-treeList-label-text', { hasText: text });
     for (const title of ['1 Segment a saved photo by a point', '3 Box from a detector (Frigate, coco-ssd)']) {
@@ -511,7 +498,7 @@ describe('the editor in Chromium', function () {
       await page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples');
       await entry('node-red-contrib-sam2').click();
       await entry(title).waitFor();
-      assert.equal(await examples.locator('.red-ui-treeList-label-text', { hasText: /^\d / }).count(), 5);
+      assert.equal(await examples.locator('.red-ui-treeList-label-text', { hasText: /^\d / }).count(), 6);
       await entry(title).click();
       await screenshot(`import-example-${title[0]}`);
       await page.click('#red-ui-clipboard-dialog-ok');
