@@ -4,12 +4,13 @@
  * deploy, and watch the live preview. Screenshots of each step go to test-results/screenshots/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { startLocalServer, type LocalServer } from '../../local-server/server';
 import { makeScene, type Scene } from '../fixtures/scenes';
+import { launchChromium, skipWithoutChromium } from './chromium';
 import { admin, PACKAGE_ROOT, startNodeRed, until, type NodeRedHost } from './node-red-host';
 
 /** The browser globals the page functions below touch: this build compiles without the DOM's types. */
@@ -46,13 +47,6 @@ declare const window: {
   };
 };
 
-/** Debian's Chromium, or any Chromium or Chrome binary named by SAM2_CHROMIUM. */
-const CHROMIUM = process.env.SAM2_CHROMIUM || '/usr/bin/chromium';
-/**
- * Without Chromium these tests are skipped with the command that installs it, so `npm test`
- * passes on a machine set up as README says; CI sets SAM2_REQUIRE_BROWSER=1 to fail instead.
- */
-const NO_CHROMIUM = `${CHROMIUM} is missing, so the editor's browser tests are skipped. To run them, install Chromium (Debian, Raspberry Pi OS: sudo apt-get install chromium) or set SAM2_CHROMIUM to a Chromium or Chrome binary; see test/browser/README.md`;
 const SHOTS = join(PACKAGE_ROOT, 'test-results', 'screenshots');
 
 interface SavedNode {
@@ -152,11 +146,7 @@ describe('the editor in Chromium', function () {
   }
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.SAM2_REQUIRE_BROWSER === '1') throw new Error(`SAM2_REQUIRE_BROWSER=1 and ${NO_CHROMIUM}`);
-      process.stdout.write(`\n  Skipped: ${NO_CHROMIUM}\n\n`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     tmp = mkdtempSync(join(tmpdir(), 'sam2-editor-'));
@@ -171,10 +161,7 @@ describe('the editor in Chromium', function () {
         { id: 'cam', type: 'inject', z: 'tab', name: 'camera frame', payloadType: 'bin', payload: JSON.stringify([...scene.jpeg]), repeat: '', once: false, x: 140, y: 120, wires: [[]] },
       ],
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(host.url);
