@@ -6,6 +6,8 @@
  */
 
 interface JQuery {
+  /** The elements found, by index. */
+  readonly [index: number]: HTMLElement;
   /** The value of an input, textarea or single select. Typed as a string: these dialogs read only their own fields, which exist while the dialog is open. */
   val(): string;
   val(value: string | number): JQuery;

@@ -1,8 +1,9 @@
 /**
  * The editor on a 1280×720 screen, as a new user first sees it with the example flows: the
  * sam2-segment dialog of each example and the endpoint's dialog with no label wrapped onto a
- * second line, and the help of both nodes within the help sidebar. Screenshots of each step go
- * to test-results/layout-screenshots/.
+ * second line, Try and its answer in view without scrolling once a photo is open, and the help
+ * of both nodes within the help sidebar. Screenshots of each step go to
+ * test-results/layout-screenshots/.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -32,10 +33,12 @@ interface PageElement {
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement>;
   closest(selector: string): PageElement | null;
+  contains(other: PageElement): boolean;
 }
 declare const document: {
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement>;
+  elementFromPoint(x: number, y: number): PageElement | null;
 };
 declare function getComputedStyle(element: PageElement): { lineHeight: string };
 declare const window: {
@@ -129,6 +132,34 @@ describe('the editor at 1280×720 with the examples', function () {
     return measured.filter((l) => l.lines !== 1).map((l) => `${where}: "${l.text}" on ${l.lines} lines`);
   }
 
+  /**
+   * Where an element is hidden from the user: the points (its corners, 2 px in, and its centre)
+   * where something else is on top of it, or that are off the screen. None: wholly on show.
+   */
+  function hiddenParts(selector: string): Promise<string[]> {
+    return page.evaluate((sel) => {
+      const el = document.querySelector(sel);
+      if (!el) return ['missing'];
+      const r = el.getBoundingClientRect();
+      const points: Array<[string, number, number]> = [
+        ['top left', r.left + 2, r.top + 2],
+        ['top right', r.right - 2, r.top + 2],
+        ['bottom left', r.left + 2, r.bottom - 2],
+        ['bottom right', r.right - 2, r.bottom - 2],
+        ['centre', (r.left + r.right) / 2, (r.top + r.bottom) / 2],
+      ];
+      return points
+        .filter(([, x, y]) => {
+          const hit = document.elementFromPoint(x, y);
+          return !hit || !(hit === el || el.contains(hit));
+        })
+        .map(([name, x, y]) => {
+          const hit = document.elementFromPoint(x, y);
+          return `${name} (${Math.round(x)}, ${Math.round(y)}): ${hit ? `${hit.tagName}.${hit.className}` : 'off the screen'}`;
+        });
+    }, selector);
+  }
+
   before(async function () {
     skipWithoutChromium(this);
     rmSync(SHOTS, { recursive: true, force: true });
@@ -200,6 +231,23 @@ describe('the editor at 1280×720 with the examples', function () {
     }
     await closeDialogs();
     assert.deepEqual(problems, [], 'every label on one line');
+  });
+
+  it('has Try, the whole photo and Try\'s answer in view without scrolling', async () => {
+    await openDialog(segments[0]);
+    await page.waitForFunction(() => /No frame yet/.test(document.querySelector('#sam2-segment-frame-message')?.textContent ?? ''));
+    await page.setInputFiles('#sam2-segment-file', join(EXAMPLES, 'studio-1280x720.jpg'));
+    await page.waitForSelector('#sam2-segment-frame:not(.sam2-segment-frame-empty)');
+    await screenshot('prompts-photo');
+    assert.deepEqual(await hiddenParts('#sam2-segment-try'), [], 'Try is wholly on show');
+    assert.deepEqual(await hiddenParts('#sam2-segment-canvas'), [], 'the photo is wholly on show');
+    await page.click('#sam2-segment-try');
+    await page.waitForFunction(() => /^Best mask: score|^Try failed/.test(document.querySelector('#sam2-segment-status')?.textContent ?? ''));
+    assert.match(await page.locator('#sam2-segment-status').innerText(), /^Best mask: score \d\.\d\d, \d+ px, answered in \d+ ms$/);
+    await screenshot('prompts-try');
+    assert.deepEqual(await hiddenParts('#sam2-segment-status'), [], 'Try\'s answer is wholly on show');
+    assert.deepEqual(await hiddenParts('#sam2-segment-try'), [], 'Try is still where it was');
+    await closeDialogs();
   });
 
   for (const type of ['sam2-segment', 'sam2-endpoint']) {
