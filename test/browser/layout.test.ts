@@ -1,9 +1,9 @@
 /**
  * The editor on a 1280×720 screen, as a new user first sees it with the example flows: the
  * sam2-segment dialog of each example and the endpoint's dialog with no label wrapped onto a
- * second line, Try and its answer in view without scrolling once a photo is open, and the help
- * of both nodes within the help sidebar. Screenshots of each step go to
- * test-results/layout-screenshots/.
+ * second line, Try and its answer in view without scrolling once a photo is open, the help of
+ * both nodes within the help sidebar, and each node's live preview button clear of its input
+ * port. Screenshots of each step go to test-results/layout-screenshots/.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -43,9 +43,12 @@ declare const document: {
 declare function getComputedStyle(element: PageElement): { lineHeight: string };
 declare const window: {
   RED: {
+    nodes: { node(id: string): { preview?: boolean } | null };
     workspaces: { show(id: string): void };
+    view: { reveal(id: string, triggerHighlight: boolean): void };
     sidebar: { help: { show(type: string): void } };
   };
+  $(selector: string): { is(what: string): boolean };
 };
 
 interface FlowNode {
@@ -269,4 +272,27 @@ describe('the editor at 1280×720 with the examples', function () {
       assert.ok(overflow.scrollWidth <= overflow.clientWidth, `the help does not scroll sideways: ${overflow.scrollWidth} px wide in ${overflow.clientWidth} px`);
     });
   }
+
+  it('puts each example\'s live preview button clear of the node\'s input port, and a click on it switches the preview', async () => {
+    for (const node of segments) {
+      await page.evaluate((id) => window.RED.view.reveal(id, false), node.id);
+      await page.waitForFunction(() => !window.$('#red-ui-workspace-chart').is(':animated'));
+      const button = page.locator(`g[id="${node.id}"] rect.red-ui-flow-node-button-button`);
+      const port = page.locator(`g[id="${node.id}"] .red-ui-flow-port-input .red-ui-flow-port`);
+      const was = await page.evaluate((id) => window.RED.nodes.node(id)!.preview === true, node.id);
+      for (const state of [was, !was]) {
+        // Each switch says so in a notification that covers the workspace's top for a few seconds.
+        await page.waitForFunction(() => !document.querySelector('.red-ui-notification'));
+        const b = (await button.boundingBox())!;
+        const p = (await port.boundingBox())!;
+        const overlaps = b.x < p.x + p.width && p.x < b.x + b.width && b.y < p.y + p.height && p.y < b.y + b.height;
+        assert.ok(!overlaps, `${node.id}, preview ${state ? 'on' : 'off'}: the button (x ${b.x} to ${b.x + b.width}) is clear of the input port (x ${p.x} to ${p.x + p.width})`);
+        assert.deepEqual(await hiddenParts(`g[id="${node.id}"] rect.red-ui-flow-node-button-button`), [], `${node.id}, preview ${state ? 'on' : 'off'}: nothing covers the button`);
+        await screenshot(`workspace-${node.id}-preview-${state ? 'on' : 'off'}`);
+        await page.mouse.click(b.x + b.width / 2, b.y + b.height / 2);
+        await page.waitForFunction(([id, before]) => window.RED.nodes.node(id)!.preview === !before, [node.id, state] as const);
+      }
+      assert.equal(await page.evaluate((id) => window.RED.nodes.node(id)!.preview === true, node.id), was, 'two clicks: back as it was');
+    }
+  });
 });
