@@ -6,6 +6,8 @@
  */
 
 interface JQuery {
+  /** The elements found, by index. */
+  readonly [index: number]: HTMLElement;
   /** The value of an input, textarea or single select. Typed as a string: these dialogs read only their own fields, which exist while the dialog is open. */
   val(): string;
   val(value: string | number): JQuery;
@@ -149,6 +151,13 @@ declare namespace RED {
   };
   const history: { push(event: HistoryEvent): void };
   const view: { redraw(): void };
+  /**
+   * The editor's hooks, by `<hook>.<label>`. `viewRedrawNode` runs for every node each time the
+   * workspace is drawn, after the editor has placed the node's parts (`el`: the node's SVG group).
+   */
+  const hooks: {
+    add(id: 'viewRedrawNode.sam2-segment', handler: (event: { node: EditorNode; el: SVGGElement }) => void): void;
+  };
   const comms: { subscribe(topic: string, handler: (topic: string, data: unknown) => void): void };
   function notify(message: string, options: 'error' | { type: 'success' | 'warning' | 'error'; timeout?: number }): void;
 }

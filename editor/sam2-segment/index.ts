@@ -1,7 +1,8 @@
 /**
  * The sam2-segment node in the editor: its properties and their checks, labels, the live
- * preview button, and its dialog (dialog.ts and the modules beside it). The dialog's template
- * is nodes/sam2-segment.html; its words are in nodes/locales/<lang>/sam2-segment.*.
+ * preview button (node-button.ts places it), and its dialog (dialog.ts and the modules beside
+ * it). The dialog's template is nodes/sam2-segment.html; its words are in
+ * nodes/locales/<lang>/sam2-segment.*.
  *
  * Adding a setting: a row in the template (`node-input-<name>`), its default in
  * lib/defaults.ts, an entry in `defaults` below and in SegmentNode; Node-RED then loads and
@@ -11,6 +12,7 @@ import { SEGMENT_DEFAULTS } from '../../lib/defaults';
 import { absent, between, isNumber, whole } from '../shared/validators';
 import { openDialog, type OpenDialog } from './dialog';
 import { multimaskValue } from './multimask';
+import { placeButtons } from './node-button';
 import { listenForPreviews, sendPreview, type PreviewNode } from './preview';
 
 /** The node's properties as the editor holds them; a flow written by hand may leave any out. */
@@ -131,6 +133,7 @@ RED.nodes.registerType<SegmentNode>('sam2-segment', {
   },
   onpaletteadd() {
     listenForPreviews();
+    placeButtons();
   },
   oneditprepare() {
     dialog = openDialog(this);

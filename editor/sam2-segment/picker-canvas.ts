@@ -10,6 +10,8 @@ import type { Box, FrameSize, Prompts } from './prompts';
 /** How far the mouse must move before a press becomes a box instead of a point, in CSS pixels. */
 const DRAG_THRESHOLD = 4;
 const MAX_CANVAS_HEIGHT = 480;
+/** The frame is not drawn shorter than this to fit the tray: on a very short screen the tray scrolls instead. */
+const MIN_CANVAS_HEIGHT = 160;
 export const FOREGROUND = '#27ae60';
 export const BACKGROUND = '#e74c3c';
 const BOX_COLOUR = '#1f6fd1';
@@ -79,14 +81,19 @@ export class PickerCanvas {
     this.layout();
   }
 
-  /** Sizes the canvas to the dialog's width (at most MAX_CANVAS_HEIGHT tall), in device pixels. */
+  /**
+   * Sizes the canvas to the dialog's width, in device pixels: at most MAX_CANVAS_HEIGHT tall,
+   * and short enough that the whole frame and Try's answer under it are in view in the tray
+   * as it opens (on a 1280×720 screen too), down to MIN_CANVAS_HEIGHT.
+   */
   layout(): void {
     const frame = this.frame;
     if (!frame || !this.frameBox.is(':visible')) {
       return;
     }
     const available = this.frameBox.width() ?? 0;
-    const cssWidth = Math.min(available, (MAX_CANVAS_HEIGHT * frame.width) / frame.height);
+    const maxHeight = Math.max(MIN_CANVAS_HEIGHT, Math.min(MAX_CANVAS_HEIGHT, this.roomInTray()));
+    const cssWidth = Math.min(available, (maxHeight * frame.width) / frame.height);
     const cssHeight = (cssWidth * frame.height) / frame.width;
     const ratio = window.devicePixelRatio || 1;
     this.canvas.style.width = `${cssWidth}px`;
@@ -94,6 +101,26 @@ export class PickerCanvas {
     this.canvas.width = Math.max(1, Math.round(cssWidth * ratio));
     this.canvas.height = Math.max(1, Math.round(cssHeight * ratio));
     this.buildMaskLayer();
+  }
+
+  /**
+   * The height the canvas can take with the tray scrolled to its top, so that the frame and the
+   * row under it (Try's status and mask buttons) end at the tray's bottom edge.
+   */
+  private roomInTray(): number {
+    const box = this.frameBox[0];
+    let scroller = box.parentElement;
+    while (scroller && !/^(auto|scroll)$/.test(getComputedStyle(scroller).overflowY)) {
+      scroller = scroller.parentElement;
+    }
+    if (!scroller) {
+      return MAX_CANVAS_HEIGHT;
+    }
+    const top = box.getBoundingClientRect().top - scroller.getBoundingClientRect().top + scroller.scrollTop;
+    const borders = box.offsetHeight - box.clientHeight;
+    const result = document.getElementById('sam2-segment-result');
+    const below = result ? result.offsetHeight + parseFloat(getComputedStyle(result).marginTop) + parseFloat(getComputedStyle(result).marginBottom) : 0;
+    return Math.floor(scroller.clientHeight - top - borders - below);
   }
 
   /** The mask to tint over the frame (white on black PNG), or none. */

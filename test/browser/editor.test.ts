@@ -444,9 +444,8 @@ describe('the editor in Chromium', function () {
 
   it('turns the live preview on with the node\'s button and draws it under the node', async () => {
     const preview = page.locator(`g[id="${segId}"] image.sam2-segment-preview`);
-    // The button's right edge lies under the node's input port: press its left part.
     const button = page.locator(`g[id="${segId}"] rect.red-ui-flow-node-button-button`);
-    await button.click({ position: { x: 3, y: 8 } });
+    await button.click();
     await page.locator('.red-ui-notification', { hasText: 'Live preview on' }).waitFor();
     await page.click('g[id="cam"] .red-ui-flow-node-button');
     await preview.waitFor({ state: 'attached' });
@@ -457,7 +456,7 @@ describe('the editor in Chromium', function () {
     assert.deepEqual([await preview.getAttribute('width'), await preview.getAttribute('height')], ['160', '90']);
     await screenshot('workspace-live-preview');
 
-    await button.click({ position: { x: 3, y: 8 } });
+    await button.click();
     await preview.waitFor({ state: 'detached' });
     await deploy();
     const seg = (await savedFlows()).find((n) => n.id === segId)!;
