@@ -40,11 +40,14 @@ export function runNow<T>(slices: Slices<T>): T {
   }
 }
 
-/** A slice, then the next turn that is this job's, then the next slice. */
+/**
+ * Each slice on a turn of its own, the first one too: several jobs started in one go (a
+ * message's overlays and cut-outs) would otherwise each run their first slice at once.
+ */
 export async function runInTurns<T>(slices: Slices<T>): Promise<T> {
   for (;;) {
+    await nextTurn();
     const step = slices.next();
     if (step.done) return step.value;
-    await nextTurn();
   }
 }
