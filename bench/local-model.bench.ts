@@ -17,10 +17,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { maskFromLogits } from '../lib/bilinear';
+import { maskAndStatsFromLogits } from '../lib/bilinear';
 import { LocalSam2 } from '../lib/local-model/local-sam2';
 import { imageToTensor } from '../lib/local-model/preprocess';
-import { maskStats } from '../lib/mask-stats';
 import { makeScene } from '../test/fixtures/scenes';
 import { writeFormatA } from '../test/fixtures/sam2-models';
 import type { Report } from './run';
@@ -63,10 +62,7 @@ export async function run(report: Report): Promise<void> {
       const hashMs = await timed(() => createHash('sha256').update(scene.jpeg).digest(), cpu);
       const low = await model.predict(scene.jpeg, prompts);
       const masksMs = await timed(() =>
-        low.candidates.forEach((c) => {
-          const mask = maskFromLogits(c.logits, 256, 256, width, height);
-          maskStats(mask, width, height);
-        }),
+        low.candidates.forEach((c) => maskAndStatsFromLogits(c.logits, 256, 256, width, height)),
         cpu,
       );
       const aroundCpuMs = cpu.reduce((a, b) => a + b, 0);
