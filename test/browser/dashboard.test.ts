@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { startLocalServer, type LocalServer } from '../../local-server/server';
 import { iou, makeScene, type Scene } from '../fixtures/scenes';
 import { launchChromium, needChromium } from './chromium';
-import { admin, PACKAGE_ROOT, startNodeRed, until, type NodeRedHost } from './node-red-host';
+import { admin, deployFromEditor, PACKAGE_ROOT, startNodeRed, until, type NodeRedHost } from './node-red-host';
 
 const TITLE = '6 Dashboard (FlowFuse Dashboard 2)';
 const SHOTS = join(PACKAGE_ROOT, 'test-results', 'dashboard');
@@ -33,7 +33,6 @@ interface EditorNode {
 }
 /** The browser globals the page functions below touch: this build compiles without the DOM's types. */
 declare const window: {
-  sam2Deployed?: Promise<void>;
   RED: {
     events: { on(event: string, handler: () => void): void; off(event: string, handler: () => void): void };
     nodes: {
@@ -139,17 +138,7 @@ describe('example 6 on FlowFuse Dashboard 2, in Chromium', function () {
       endpoint.changed = true;
       window.RED.nodes.dirty(true);
     }, sam2.url);
-    await editor.evaluate(() => {
-      window.sam2Deployed = new Promise((resolve) => {
-        const heard = () => {
-          window.RED.events.off('deploy', heard);
-          resolve();
-        };
-        window.RED.events.on('deploy', heard);
-      });
-    });
-    await editor.click('#red-ui-header-button-deploy');
-    await editor.evaluate(() => window.sam2Deployed);
+    await deployFromEditor(editor);
     const deployed = (await admin(host, 'GET', '/flows')).json<{ flows: EditorNode[] }>().flows;
     assert.equal(deployed.find((n) => n.id === 'sam2-example-6-endpoint')?.url, sam2.url);
     assert.deepEqual(deployed.filter((n) => n.type === 'ui-base').map((n) => n.id), ['my-base']);

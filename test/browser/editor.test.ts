@@ -11,7 +11,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { startLocalServer, type LocalServer } from '../../local-server/server';
 import { makeScene, type Scene } from '../fixtures/scenes';
 import { launchChromium, needChromium } from './chromium';
-import { admin, PACKAGE_ROOT, startNodeRed, until, type NodeRedHost } from './node-red-host';
+import { admin, deployFromEditor, PACKAGE_ROOT, startNodeRed, until, type NodeRedHost } from './node-red-host';
 
 /** The browser globals the page functions below touch: this build compiles without the DOM's types. */
 interface PageCanvas {
@@ -31,7 +31,6 @@ interface EditorNode {
 }
 declare const window: {
   /** Set by deploy() below: resolves when the editor hears the deploy succeed. */
-  sam2Deployed?: Promise<void>;
   RED: {
     events: { on(event: string, handler: () => void): void; off(event: string, handler: () => void): void };
     nodes: {
@@ -103,17 +102,7 @@ describe('the editor in Chromium', function () {
 
   /** Presses Deploy and waits for the editor to hear that the runtime took the flows. */
   async function deploy(): Promise<void> {
-    await page.evaluate(() => {
-      window.sam2Deployed = new Promise((resolve) => {
-        const heard = () => {
-          window.RED.events.off('deploy', heard);
-          resolve();
-        };
-        window.RED.events.on('deploy', heard);
-      });
-    });
-    await page.click('#red-ui-header-button-deploy');
-    await page.evaluate(() => window.sam2Deployed);
+    await deployFromEditor(page);
   }
 
   async function openDialog(id: string): Promise<void> {

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
 
 /** The package's root: Node-RED loads it from there as it would from node_modules. */
 export const PACKAGE_ROOT = resolve(__dirname, '../../..');
@@ -115,4 +116,26 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The editor's globals that deployFromEditor touches, in the page: this build has no DOM types. */
+interface EditorGlobals {
+  sam2Deployed?: Promise<void>;
+  RED: { events: { on(event: string, handler: () => void): void; off(event: string, handler: () => void): void } };
+}
+
+/** Presses Deploy in the editor and waits for the editor to hear that the runtime took the flows. */
+export async function deployFromEditor(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = globalThis as unknown as EditorGlobals;
+    w.sam2Deployed = new Promise((resolve) => {
+      const heard = () => {
+        w.RED.events.off('deploy', heard);
+        resolve();
+      };
+      w.RED.events.on('deploy', heard);
+    });
+  });
+  await page.click('#red-ui-header-button-deploy');
+  await page.evaluate(() => (globalThis as unknown as EditorGlobals).sam2Deployed);
 }
