@@ -118,8 +118,12 @@ export class PickerCanvas {
     }
     const top = box.getBoundingClientRect().top - scroller.getBoundingClientRect().top + scroller.scrollTop;
     const borders = box.offsetHeight - box.clientHeight;
+    // One line of Try's answer, as the row's CSS sets it, not its height now: the frame keeps
+    // its size when an answer (and the mask buttons) fill the row, and a resize of the tray
+    // after Try (Node-RED 5 sends one) does not shrink it.
     const result = document.getElementById('sam2-segment-result');
-    const below = result ? result.offsetHeight + parseFloat(getComputedStyle(result).marginTop) + parseFloat(getComputedStyle(result).marginBottom) : 0;
+    const style = result ? getComputedStyle(result) : undefined;
+    const below = style ? (parseFloat(style.minHeight) || 0) + parseFloat(style.marginTop) + parseFloat(style.marginBottom) : 0;
     return Math.floor(scroller.clientHeight - top - borders - below);
   }
 
