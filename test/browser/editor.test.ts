@@ -369,10 +369,12 @@ describe('the editor in Chromium', function () {
     );
     const after = await canvasPixel(inside.x, inside.y);
     assert.ok(after[0] > before[0] + 60 && after[1] < before[1], `inside the block turns magenta: ${before} -> ${after}`);
-    // The same frame pixel, wherever the canvas is on the page now (Try's answer under it may
-    // have scrolled the tray).
+    // The same frame pixel, wherever the canvas is on the page now, is not tinted: within a few
+    // levels (on Node-RED 5 the frame is drawn again after Try, and the browser's resampling of
+    // it may differ by a level or two), far from the tint's tens.
     const outsideNow = await at(canvas(), 0.5, 0.9);
-    assert.deepEqual(await canvasPixel(outsideNow.x, outsideNow.y), outsideBefore, 'outside the mask is unchanged');
+    const outsideAfter = await canvasPixel(outsideNow.x, outsideNow.y);
+    assert.ok(outsideAfter.every((v, i) => Math.abs(v - outsideBefore[i]) <= 4), `outside the mask is not tinted: ${outsideBefore} -> ${outsideAfter}`);
     const sent = sam2.requests.at(-1)!;
     assert.equal(sent.image?.width, 1280);
     assert.equal(sent.fields.point_labels, '[1,0]');
