@@ -96,35 +96,32 @@ describe('bilinear rebuild', () => {
     }
   });
 
+  /** Ours against the per-pixel form, thresholded at each of `thresholds(reference)`: the mask, and its stats. */
+  function sameAsPerPixel(src: Float32Array, [sw, sh, dw, dh]: [number, number, number, number], thresholds: (reference: Float32Array) => number[]): void {
+    const reference = perPixel(src, sw, sh, dw, dh);
+    for (const threshold of thresholds(reference)) {
+      const expected = new Uint8Array(reference.length);
+      for (let i = 0; i < reference.length; i++) expected[i] = reference[i] > threshold ? 1 : 0;
+      const { mask, stats } = maskAndStatsFromLogits(src, sw, sh, dw, dh, threshold);
+      assert.ok(bytesOf(mask).equals(bytesOf(expected)), `${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
+      assert.deepEqual(stats, maskStats(expected, dw, dh), `stats of ${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
+    }
+  }
+
   it('thresholds into the same mask as the per-pixel form, at any threshold', () => {
-    for (const [sw, sh, dw, dh] of SIZES) {
-      const src = logits(sw, sh, sh * 17 + dh);
-      const reference = perPixel(src, sw, sh, dw, dh);
+    for (const size of SIZES) {
+      const [sw, sh, , dh] = size;
       // SAM2's 0, others, and values that occur in the output itself, where > and >= differ.
-      const thresholds = [0, -2.5, 3.75, reference[0], reference[reference.length >> 1], reference[reference.length - 1]];
-      for (const threshold of thresholds) {
-        const expected = new Uint8Array(reference.length);
-        for (let i = 0; i < reference.length; i++) expected[i] = reference[i] > threshold ? 1 : 0;
-        const ours = maskFromLogits(src, sw, sh, dw, dh, threshold);
-        assert.ok(bytesOf(ours).equals(bytesOf(expected)), `${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
-      }
+      sameAsPerPixel(logits(sw, sh, sh * 17 + dh), size, (r) => [0, -2.5, 3.75, r[0], r[r.length >> 1], r[r.length - 1]]);
     }
   });
 
   it('thresholds SAM2-like blobs into the same mask and stats as the per-pixel form, pixel runs and all', () => {
     // Here most segments between two source columns are filled or skipped whole; the edge's are worked out pixel by pixel.
-    for (const [sw, sh, dw, dh] of [...SIZES, [256, 256, 3840, 2160], [256, 256, 4001, 2999]] as Array<[number, number, number, number]>) {
-      const src = blobLogits(sw, sh, dw + 3 * dh);
-      const reference = perPixel(src, sw, sh, dw, dh);
+    for (const size of [...SIZES, [256, 256, 3840, 2160], [256, 256, 4001, 2999]] as Array<[number, number, number, number]>) {
+      const [sw, sh, dw, dh] = size;
       // SAM2's 0, the middle of a blob, and values the output holds, where > and >= differ.
-      const thresholds = [0, 10, -19.5, reference[reference.length >> 1], reference[(reference.length >> 2) + (dw >> 1)], Math.fround(0.1)];
-      for (const threshold of thresholds) {
-        const expected = new Uint8Array(reference.length);
-        for (let i = 0; i < reference.length; i++) expected[i] = reference[i] > threshold ? 1 : 0;
-        const { mask, stats } = maskAndStatsFromLogits(src, sw, sh, dw, dh, threshold);
-        assert.ok(bytesOf(mask).equals(bytesOf(expected)), `${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
-        assert.deepEqual(stats, maskStats(expected, dw, dh), `stats of ${sw}x${sh} -> ${dw}x${dh} at ${threshold}`);
-      }
+      sameAsPerPixel(blobLogits(sw, sh, dw + 3 * dh), size, (r) => [0, 10, -19.5, r[r.length >> 1], r[(r.length >> 2) + (dw >> 1)], Math.fround(0.1)]);
     }
   });
 
