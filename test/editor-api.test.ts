@@ -4,7 +4,6 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import bcrypt from 'bcryptjs';
 import express from 'express';
@@ -16,6 +15,7 @@ import { Sam2Client } from '../lib/client';
 import type { SegmentResult } from '../lib/types';
 import { startLocalServer, type LocalServer } from '../local-server/server';
 import { admin, startNodeRed, until, type NodeRedHost } from './browser/node-red-host';
+import { declaredPng } from './fixtures/png-bytes';
 import { makeScene } from './fixtures/scenes';
 
 /** The editor's own content type for Try, which Node-RED's 5 MB JSON parser leaves alone. */
@@ -122,22 +122,6 @@ async function pixelsOf(url: string) {
   return { info, at: (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x + 1) * info.channels)] };
 }
 
-/** A PNG that declares width x height but carries one tiny row: refused by the node, and never to be decoded later. */
-function declaredPng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([length, body, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(width + 1))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 /** An HTTP server that is not a SAM2 API: it answers every request with `answer`, and counts what it got. */
 async function foreignServer(answer: (req: IncomingMessage, res: ServerResponse) => void) {

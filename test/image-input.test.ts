@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
-import { crc32, deflateSync, gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { Sam2InputError } from '../lib/errors';
 import { imageBytes, prepareImage, uprightImage } from '../lib/image-input';
 import { stripJpeg, stripPng } from '../lib/strip-metadata';
+import { declaredPng, pngChunk } from './fixtures/png-bytes';
 
-function pngChunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
 
 /** A 16-bit greyscale PNG, every pixel `value` (0..65535): what PIL's RGB conversion turns white. */
 function grey16Png(width: number, height: number, value: number): Buffer {
@@ -64,28 +57,6 @@ async function longestStall(work: () => Promise<unknown>): Promise<number> {
   return Math.max(longest, Date.now() - last);
 }
 
-/** A PNG that declares width x height but carries a single tiny compressed row: an image bomb's header. */
-function declaredPng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([length, body, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8; // bit depth
-  header[9] = 0; // greyscale
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(Buffer.alloc(width + 1))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 function solid(width: number, height: number) {
   return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 40 } } });
