@@ -321,7 +321,7 @@ describe('Sam2Client', function () {
         assert.ok(!err.message.includes('tok-redirect'));
         assert.equal(retried, false);
         assert.equal(redirecting.hits(), 1);
-        assert.equal(target.requests.length, 0, 'nothing reached where it pointed');
+        assert.equal(target.requestCount, 0, 'nothing reached where it pointed');
       } finally {
         await redirecting.close();
         await target.close();
@@ -367,13 +367,13 @@ describe('Sam2Client', function () {
     }
 
     it('refuses prompt text over the runner\'s 1 MiB field limit before sending, naming the field', async () => {
-      const before = server.requests.length;
+      const before = server.requestCount;
       const points = new Array(200_000).fill([1, 1]) as Array<[number, number]>;
       const err = await client().segment(scene.jpeg, { points }, { promptsField: 'msg.sam2' }).catch((e: unknown) => e);
       assert.ok(err instanceof Sam2InputError, String(err));
       assert.equal(err.field, 'msg.sam2.points');
       assert.match(err.message, /^msg\.sam2\.points: is \d+ bytes as the form field point_coords, over the runner's limit of 1048576 bytes \(1 MiB\) for one field\. Send fewer points/);
-      assert.equal(server.requests.length, before);
+      assert.equal(server.requestCount, before);
     });
 
     it('refuses a threshold that is not a finite number, naming the field', async () => {
@@ -396,12 +396,12 @@ describe('Sam2Client', function () {
     });
 
     it('refuses more objects than its limit before sending any', async () => {
-      const before = server.requests.length;
+      const before = server.requestCount;
       const objects = Array.from({ length: 101 }, () => ({ points: [[10, 10]] as Array<[number, number]> }));
       await assert.rejects(client().segmentEach(scene.jpeg, objects, { promptsField: 'msg.sam2.objects' }), /^Sam2InputError: msg\.sam2\.objects: has 101 objects, over the limit of 100\./);
       await assert.rejects(client({ maxObjects: 5 }).segmentEach(scene.jpeg, objects.slice(0, 6)), /objects: has 6 objects, over the limit of 5/);
       await assert.rejects(client().segmentEach(scene.jpeg, objects.slice(0, 3), { maxObjects: 2 }), /has 3 objects, over the limit of 2/);
-      assert.equal(server.requests.length, before);
+      assert.equal(server.requestCount, before);
     });
 
     it('segments 50 objects with no listener-leak warning, and leaves nothing on the signals', async function () {

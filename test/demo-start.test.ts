@@ -204,10 +204,10 @@ describe('npm start (demo/start.ts)', function () {
       for (const id of EXAMPLE_ENDPOINTS) assert.equal(stored[id]?.token, 'tok-real-endpoint-55e0');
       assert.equal(stored['my-runner']?.token, USER_TOKEN, 'the user\'s own endpoint keeps its own token');
       // Example 1 as the user runs it: the request reaches the real endpoint with its token.
-      const before = real.requests.length;
+      const before = real.requestCount;
       await admin(demo, 'POST', '/inject/sam2-example-1-go');
-      await until('the request at the real endpoint', () => real.requests.length > before, 30_000);
-      assert.equal(real.requests.length, before + 1);
+      await until('the request at the real endpoint', () => real.requestCount > before, 30_000);
+      assert.equal(real.requestCount, before + 1);
       assert.ok(real.requests.at(-1)!.authorization);
     } finally {
       await stopDemo(demo);

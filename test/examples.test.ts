@@ -246,7 +246,7 @@ describe('example flows, as imported', function () {
     // Deployed and left alone: no frame is read and nothing reaches the endpoint.
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     assert.equal(frames + delivered, 0, 'no frames before the inject is pressed');
-    assert.equal(at.requests.length, 0);
+    assert.equal(at.requestCount, 0);
 
     assert.match(await press(flow), /running/);
     await new Promise<void>((resolve) => {

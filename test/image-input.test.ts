@@ -5,6 +5,7 @@ import { Sam2InputError } from '../lib/errors';
 import { imageBytes, prepareImage, uprightImage } from '../lib/image-input';
 import { stripJpeg, stripPng } from '../lib/strip-metadata';
 import { declaredPng, pngChunk } from './fixtures/png-bytes';
+import { longestStall } from './fixtures/stall';
 
 
 /** A 16-bit greyscale PNG, every pixel `value` (0..65535): what PIL's RGB conversion turns white. */
@@ -41,21 +42,6 @@ async function pixels(image: Buffer): Promise<Buffer> {
   return sharp(image).raw().toBuffer();
 }
 
-/** The longest the event loop went without running a timer while `work` ran. */
-async function longestStall(work: () => Promise<unknown>): Promise<number> {
-  let last = Date.now();
-  let longest = 0;
-  const tick = setInterval(() => {
-    longest = Math.max(longest, Date.now() - last);
-    last = Date.now();
-  }, 20);
-  try {
-    await work().catch(() => undefined);
-  } finally {
-    clearInterval(tick);
-  }
-  return Math.max(longest, Date.now() - last);
-}
 
 
 function solid(width: number, height: number) {

@@ -107,7 +107,7 @@ describe('queue policies in a flow', function () {
     // The endpoint's own line, looked at whenever either node's status changes.
     let mostWaiting = 0;
     for (const id of ['segA', 'segB']) helper.getNode(id).on('call:status', () => (mostWaiting = Math.max(mostWaiting, segmenter.load.waiting)));
-    const before = server.requests.length;
+    const before = server.requestCount;
     const sentA = collectFrames('sentA', 2);
     const sentB = collectFrames('sentB', 1);
     for (const frame of ['A1', 'A2', 'A3', 'A4']) helper.getNode('segA').receive({ payload: scene.jpeg, frame });
@@ -118,7 +118,7 @@ describe('queue policies in a flow', function () {
     assert.deepEqual(b.map((m) => m.frame), ['B4']);
     assert.equal(b[0].sam2?.dropped, 3);
     assert.equal(a[0].sam2?.dropped, 2, 'A2 and A3 were replaced while A1 was in flight');
-    assert.equal(server.requests.length - before, 3, 'only the frames sent reached the server');
+    assert.equal(server.requestCount - before, 3, 'only the frames sent reached the server');
     assert.equal(mostWaiting, 0, 'nothing waited in the endpoint\'s line');
   });
 });

@@ -93,11 +93,11 @@ describe('README code blocks, as pasted', function () {
     it(`runs the ${block.where} (js)`, async () => {
       const script = join(dir, `block-${n}.cjs`);
       writeFileSync(script, block.code);
-      const before = server.requests.length;
+      const before = server.requestCount;
       const { code, stdout, stderr } = await run(script, dir, { SAM2_URL: server.url, SAM2_MODEL_DIR: modelDir });
       assert.equal(code, 0, `README ${block.where} exited with ${code}:\n${stderr}${stdout}`);
       assert.equal(stderr, '', `README ${block.where} wrote to stderr`);
-      if (block.code.includes('Sam2Client')) assert.ok(server.requests.length > before, `README ${block.where} made a client but sent no request to the local server:\n${stdout}`);
+      if (block.code.includes('Sam2Client')) assert.ok(server.requestCount > before, `README ${block.where} made a client but sent no request to the local server:\n${stdout}`);
     });
   }
 

@@ -64,7 +64,7 @@ describe('a runner behind TLS with a private CA', function () {
   }
 
   it('refuses the runner\'s certificate by default, at once, saying how to trust it', async () => {
-    const before = server.requests.length;
+    const before = server.requestCount;
     const retries: unknown[] = [];
     await assert.rejects(client().segment(scene.jpeg, {}, { onRetry: (info) => retries.push(info) }), (err: Error) => {
       assert.ok(err instanceof Sam2NetworkError, `a network error, not ${err.constructor.name}`);
@@ -73,7 +73,7 @@ describe('a runner behind TLS with a private CA', function () {
       return true;
     });
     assert.deepEqual(retries, [], 'a certificate that is not trusted will not become trusted by retrying');
-    assert.equal(server.requests.length, before, 'no request reached the server');
+    assert.equal(server.requestCount, before, 'no request reached the server');
   });
 
   it('segments once the client trusts the private CA', async () => {

@@ -298,11 +298,11 @@ describe('the editor in Chromium', function () {
   });
 
   it('tries before any deploy, with the new endpoint\'s settings as the dialog has them', async () => {
-    const before = sam2.requests.length;
+    const before = sam2.requestCount;
     await page.click('#sam2-segment-try');
     await page.waitForFunction(() => /^Best mask: score|^Try failed/.test(document.getElementById('sam2-segment-status')?.textContent ?? ''));
     assert.match(await page.locator('#sam2-segment-status').innerText(), /^Best mask: score \d\.\d\d, \d+ px, answered in \d+ ms$/);
-    assert.equal(sam2.requests.length - before, 1, 'the request went to the URL typed in the endpoint dialog');
+    assert.equal(sam2.requestCount - before, 1, 'the request went to the URL typed in the endpoint dialog');
     await screenshot('try-before-deploy');
   });
 
